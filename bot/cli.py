@@ -1,0 +1,41 @@
+"""The ``rightsizer`` command line. Each subcommand lives in ``bot/commands/<name>.py``
+and exposes ``register(subparsers)`` and ``run(args) -> int``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bot import __version__
+from bot.errors import EXIT_INPUT, InputError
+
+SUBCOMMANDS = ("demo", "plan", "snapshot", "run", "event")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rightsizer", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"rightsizer {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"bot.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"bot.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except InputError as err:
+        print(f"rightsizer: error: {err}", file=sys.stderr)
+        if getattr(args, "github_annotations", False):
+            print(err.annotation())
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130

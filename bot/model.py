@@ -1,0 +1,261 @@
+"""The typed values that flow through Rightsizer: what the cluster looks like,
+and what the engine decided to change.
+
+Everything here is an immutable dataclass with no I/O. CPU is integer
+millicores and memory integer bytes (see ``bot.quantity``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterator, Mapping
+
+RESOURCES = ("cpu", "memory")
+FIELDS = (("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory"))
+BATCH_KINDS = frozenset({"Job", "CronJob"})
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A requests or limits map; ``None`` means the key is not set."""
+
+    cpu: int | None = None
+    memory: int | None = None
+
+    def get(self, resource: str) -> int | None:
+        return getattr(self, resource)
+
+    def with_value(self, resource: str, value: int | None) -> "Resources":
+        return replace(self, **{resource: value})
+
+    def is_empty(self) -> bool:
+        return self.cpu is None and self.memory is None
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    requests: Resources = Resources()
+    limits: Resources = Resources()
+
+    def get(self, kind: str, resource: str) -> int | None:
+        return getattr(self, kind).get(resource)
+
+    def with_value(self, kind: str, resource: str, value: int | None) -> "ResourceSpec":
+        return replace(self, **{kind: getattr(self, kind).with_value(resource, value)})
+
+    def effective_request(self, resource: str) -> int:
+        """What the scheduler reserves: the request, or the limit when only a limit is set."""
+        req = self.requests.get(resource)
+        if req is not None:
+            return req
+        lim = self.limits.get(resource)
+        return lim if lim is not None else 0
+
+    @property
+    def qos(self) -> str:
+        """The container's share of the pod QoS class: Guaranteed, Burstable or BestEffort."""
+        if self.requests.is_empty() and self.limits.is_empty():
+            return "BestEffort"
+        guaranteed = all(
+            self.limits.get(r) is not None
+            and self.requests.get(r) in (None, self.limits.get(r))
+            for r in RESOURCES
+        )
+        return "Guaranteed" if guaranteed else "Burstable"
+
+    def diff(self, other: "ResourceSpec") -> Iterator[tuple[str, str, int | None, int | None]]:
+        for kind, resource in FIELDS:
+            a, b = self.get(kind, resource), other.get(kind, resource)
+            if a != b:
+                yield kind, resource, a, b
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """Usage distribution over the window: cores for CPU, bytes for memory."""
+
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+
+    def at(self, name: str) -> float:
+        return float(getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu: Percentiles | None = None
+    memory: Percentiles | None = None
+    # Optional hour-of-day p95 (24 values), for time-of-day aware estimators.
+    cpu_hourly_p95: tuple[float, ...] | None = None
+    memory_hourly_p95: tuple[float, ...] | None = None
+
+    def get(self, resource: str) -> Percentiles | None:
+        return getattr(self, resource)
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    resources: ResourceSpec = ResourceSpec()
+    usage: Usage = Usage()
+    coverage_seconds: float = 0.0
+    restarts: int = 0
+    oom_kills: int = 0
+    cpu_throttled_ratio: float | None = None
+    init: bool = False
+    # A native sidecar (init container with restartPolicy: Always) runs beside the app.
+    sidecar: bool = False
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str
+    node: str | None
+    phase: str = "Running"
+
+
+@dataclass(frozen=True)
+class HelmReleaseRef:
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class Hpa:
+    name: str
+    min_replicas: int = 1
+    max_replicas: int = 1
+    # Resources the HPA scales on by utilization (a fraction of the request).
+    utilization_resources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str | None = None
+    operator: str = "Equal"
+    value: str | None = None
+    effect: str | None = None
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str | None = None
+    effect: str = "NoSchedule"
+
+    def tolerated_by(self, tolerations: tuple[Toleration, ...]) -> bool:
+        for t in tolerations:
+            if t.effect not in (None, "", self.effect):
+                continue
+            if t.operator == "Exists" and t.key in (None, "", self.key):
+                return True
+            if t.key == self.key and (t.value or None) == (self.value or None):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str
+    namespace: str
+    name: str
+    replicas: int = 1
+    containers: tuple[Container, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    helm_release: HelmReleaseRef | None = None
+    hpa: Hpa | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.namespace, self.kind, self.name)
+
+    @property
+    def is_batch(self) -> bool:
+        return self.kind in BATCH_KINDS
+
+    @property
+    def is_daemonset(self) -> bool:
+        return self.kind == "DaemonSet"
+
+    def container(self, name: str) -> Container | None:
+        return next((c for c in self.containers if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    allocatable: Resources
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    unschedulable: bool = False
+
+    def admits(self, node_selector: Mapping[str, str], tolerations: tuple[Toleration, ...]) -> bool:
+        """Could a pod with this selector and these tolerations be scheduled here?"""
+        if self.unschedulable:
+            return False
+        if any(self.labels.get(k) != v for k, v in node_selector.items()):
+            return False
+        hard = (t for t in self.taints if t.effect in ("NoSchedule", "NoExecute"))
+        return all(t.tolerated_by(tolerations) for t in hard)
+
+
+@dataclass(frozen=True)
+class PendingPod:
+    """A pod the scheduler could not place (phase Pending, PodScheduled=False)."""
+
+    namespace: str
+    name: str
+    requests: Resources
+    workload: str | None = None
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    collected_at: str
+    window: str
+    window_seconds: int
+    nodes: tuple[Node, ...]
+    workloads: tuple[Workload, ...]
+    pending_pods: tuple[PendingPod, ...] = ()
+    cluster: str | None = None
+
+
+# --- what the engine hands to the adapters ---------------------------------
+
+@dataclass(frozen=True)
+class ContainerChange:
+    """One container's new resources, as the GitOps adapter needs to find and patch it.
+
+    ``proposed`` holds the complete wanted values; a field equal to ``current``
+    is left alone, a field that becomes ``None`` is removed from the file.
+    """
+
+    namespace: str
+    kind: str
+    workload: str
+    container: str
+    current: ResourceSpec
+    proposed: ResourceSpec
+    init: bool = False
+    helm_release: HelmReleaseRef | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.workload}/{self.container}"
+
+    def changed_fields(self) -> list[tuple[str, str, int | None, int | None]]:
+        return list(self.current.diff(self.proposed))

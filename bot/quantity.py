@@ -1,0 +1,189 @@
+"""Kubernetes resource quantities, parsed exactly.
+
+CPU is held as integer millicores and memory as integer bytes. Parsing goes
+through ``Decimal`` so ``0.1`` cores is exactly 100m (no float drift), and
+fractions below the unit are rounded up the way the API server canonicalises
+them (CPU to 1m, memory to 1 byte).
+
+Formatting keeps the unit style a file already uses: a file that says
+``cpu: 0.5`` gets ``0.25`` back, one that says ``512Mi`` gets ``768Mi``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation, ROUND_CEILING
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
+_QUANTITY = re.compile(
+    r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
+    r"(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$"
+)
+
+MI = 2**20
+GI = 2**30
+
+
+class QuantityError(ValueError):
+    """A string that is not a Kubernetes quantity."""
+
+
+def parse_decimal(text: str | int | float) -> Decimal:
+    """The exact value of a quantity in base units (cores or bytes)."""
+    if isinstance(text, bool):
+        raise QuantityError(f"{text!r} is not a quantity")
+    if isinstance(text, int):
+        return Decimal(text)
+    if isinstance(text, float):
+        # YAML gives 0.5 as a float; its shortest repr is what the user typed.
+        return Decimal(repr(text))
+    s = str(text).strip()
+    m = _QUANTITY.match(s)
+    if not m:
+        raise QuantityError(f"{text!r} is not a Kubernetes quantity")
+    try:
+        number = Decimal(m.group("num"))
+    except InvalidOperation as exc:  # pragma: no cover - regex guards this
+        raise QuantityError(f"{text!r} is not a Kubernetes quantity") from exc
+    if number < 0:
+        raise QuantityError(f"{text!r} is negative")
+    if m.group("exp"):
+        return number.scaleb(int(m.group("exp")[1:]))
+    suffix = m.group("suffix") or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    return number * _DECIMAL[suffix]
+
+
+def parse_cpu(text: str | int | float) -> int:
+    """Millicores, rounded up to 1m as the API server does."""
+    return int((parse_decimal(text) * 1000).to_integral_value(rounding=ROUND_CEILING))
+
+
+def parse_memory(text: str | int | float) -> int:
+    """Bytes, rounded up to a whole byte."""
+    return int(parse_decimal(text).to_integral_value(rounding=ROUND_CEILING))
+
+
+def parse(resource: str, text: str | int | float) -> int:
+    return parse_cpu(text) if resource == "cpu" else parse_memory(text)
+
+
+# --- style -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Style:
+    """How a quantity was written, so a new value can be written the same way."""
+
+    unit: str  # cpu: "m" or "cores"; memory: "Ki".."Ei", "k".."E" or "" (plain bytes)
+    as_number: bool = False  # YAML scalar was a number (cpu: 1), not a string
+
+    @staticmethod
+    def of(resource: str, text: str | int | float | None) -> "Style":
+        if text is None:
+            return DEFAULT_STYLE[resource]
+        as_number = isinstance(text, (int, float)) and not isinstance(text, bool)
+        s = str(text).strip()
+        m = _QUANTITY.match(s)
+        if not m:
+            return DEFAULT_STYLE[resource]
+        suffix = m.group("suffix") or ""
+        if resource == "cpu":
+            return Style("m" if suffix == "m" else "cores", as_number)
+        if suffix in _BINARY or suffix in ("k", "M", "G", "T", "P", "E"):
+            return Style(suffix, as_number)
+        return Style("", as_number)
+
+
+DEFAULT_STYLE = {"cpu": Style("m"), "memory": Style("Mi")}
+
+
+def format_cpu(millicores: int, style: Style = DEFAULT_STYLE["cpu"]) -> str | int | float:
+    """Write millicores in the given style. Returns a number when the style was numeric."""
+    if style.unit == "cores":
+        cores = Decimal(millicores) / 1000
+        if style.as_number:
+            return int(cores) if cores == cores.to_integral_value() else float(cores)
+        text = format(cores.normalize(), "f")
+        return text
+    return f"{millicores}m"
+
+
+def format_memory(nbytes: int, style: Style = DEFAULT_STYLE["memory"]) -> str | int:
+    """Write bytes in the style given; a unit too coarse for the value falls back to a finer one."""
+    unit = style.unit
+    if unit == "":
+        return nbytes if style.as_number else str(nbytes)
+    if unit in _BINARY:
+        order = ["Ei", "Pi", "Ti", "Gi", "Mi", "Ki"]
+        for u in order[order.index(unit):]:
+            if nbytes % _BINARY[u] == 0:
+                return f"{nbytes // _BINARY[u]}{u}"
+        return str(nbytes)
+    order = ["E", "P", "T", "G", "M", "k"]
+    for u in order[order.index(unit):]:
+        size = int(_DECIMAL[u])
+        if nbytes % size == 0:
+            return f"{nbytes // size}{u}"
+    return str(nbytes)
+
+
+def format_quantity(resource: str, value: int, style: Style | None = None) -> str | int | float:
+    style = style or DEFAULT_STYLE[resource]
+    return format_cpu(value, style) if resource == "cpu" else format_memory(value, style)
+
+
+def human(resource: str, value: int | None) -> str:
+    """Short text for reports: 250m, 1.5 cores, 512Mi, 1.5Gi."""
+    if value is None:
+        return "—"
+    if resource == "cpu":
+        return f"{value}m" if value < 1000 or value % 1000 else f"{value // 1000}"
+    if value >= GI and value % (GI // 10) == 0:
+        return f"{format(Decimal(value) / GI, 'f').rstrip('0').rstrip('.')}Gi"
+    if value % MI == 0:
+        return f"{value // MI}Mi"
+    return f"{math.ceil(value / MI)}Mi"
+
+
+# --- friendly rounding -----------------------------------------------------
+
+def cpu_step(millicores: int) -> int:
+    """The default CPU rounding step: 5m under 100m, 10m under 1 core, 50m above."""
+    if millicores < 100:
+        return 5
+    if millicores < 1000:
+        return 10
+    return 50
+
+
+def memory_step(nbytes: int) -> int:
+    """The default memory rounding step: 1Mi under 1Gi, 16Mi above (keeps numbers legible)."""
+    return MI if nbytes < GI else 16 * MI
+
+
+def round_up(value: int, step: int) -> int:
+    if step <= 1:
+        return value
+    return -(-value // step) * step
+
+
+def friendly(resource: str, value: int, step: int | None = None) -> int:
+    """Round a recommendation up to a legible step (never down: rounding must not cut headroom)."""
+    if step is None:
+        step = cpu_step(value) if resource == "cpu" else memory_step(value)
+    return round_up(value, step)

@@ -1,0 +1,283 @@
+"""The snapshot file: the documented input of the engine.
+
+``load_snapshot`` validates a JSON or YAML file against
+``policies/snapshot.schema.json`` and turns it into ``bot.model.Snapshot``;
+``snapshot_to_dict`` writes one back (the live sources use it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from bot import quantity
+from bot.duration import parse_duration
+from bot.errors import InputError
+from bot.model import (
+    Container,
+    HelmReleaseRef,
+    Hpa,
+    Node,
+    PendingPod,
+    Percentiles,
+    Pod,
+    Resources,
+    ResourceSpec,
+    Snapshot,
+    Taint,
+    Toleration,
+    Usage,
+    Workload,
+)
+from bot.schemas import validator
+from bot.yamlio import field_name, line_of, load_documents, plain
+
+
+def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
+    path = Path(path)
+    display = display or str(path)
+    docs = load_documents(path, display)
+    if len(docs) != 1:
+        raise InputError(display, f"must hold exactly one document, found {len(docs)}")
+    return snapshot_from_dict(docs[0], display)
+
+
+def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
+    data = plain(doc)
+    errors = sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        path = list(err.absolute_path)
+        raise InputError(display, err.message, line=line_of(doc, path), field=field_name(path))
+    try:
+        return _build(data)
+    except (quantity.QuantityError, ValueError) as exc:
+        raise InputError(display, str(exc)) from None
+
+
+def _resources(raw: Mapping[str, Any] | None) -> Resources:
+    raw = raw or {}
+    return Resources(
+        cpu=quantity.parse_cpu(raw["cpu"]) if "cpu" in raw else None,
+        memory=quantity.parse_memory(raw["memory"]) if "memory" in raw else None,
+    )
+
+
+def _percentiles(raw: Mapping[str, Any] | None) -> Percentiles | None:
+    if not raw:
+        return None
+    return Percentiles(*(float(raw[k]) for k in ("p50", "p90", "p95", "p99", "max")))
+
+
+def _tolerations(raw: list[Mapping[str, Any]] | None) -> tuple[Toleration, ...]:
+    return tuple(
+        Toleration(t.get("key"), t.get("operator", "Equal"), t.get("value"), t.get("effect"))
+        for t in raw or ()
+    )
+
+
+def _container(raw: Mapping[str, Any]) -> Container:
+    usage = raw.get("usage") or {}
+    return Container(
+        name=raw["name"],
+        init=bool(raw.get("init", False)),
+        sidecar=bool(raw.get("sidecar", False)),
+        resources=ResourceSpec(_resources(raw.get("requests")), _resources(raw.get("limits"))),
+        usage=Usage(
+            cpu=_percentiles(usage.get("cpu")),
+            memory=_percentiles(usage.get("memory")),
+            cpu_hourly_p95=tuple(usage["cpuHourlyP95"]) if usage.get("cpuHourlyP95") else None,
+            memory_hourly_p95=tuple(usage["memoryHourlyP95"]) if usage.get("memoryHourlyP95") else None,
+        ),
+        coverage_seconds=float(raw.get("coverageSeconds", 0)),
+        restarts=int(raw.get("restarts", 0)),
+        oom_kills=int(raw.get("oomKills", 0)),
+        cpu_throttled_ratio=raw.get("cpuThrottledRatio"),
+    )
+
+
+def _hpa(raw: Mapping[str, Any] | None) -> Hpa | None:
+    if not raw:
+        return None
+    utilization = tuple(
+        sorted(
+            {
+                m["resource"]
+                for m in raw.get("metrics", [])
+                if m.get("type") in ("Resource", "ContainerResource")
+                and m.get("resource") in ("cpu", "memory")
+                and m.get("targetType", "Utilization") == "Utilization"
+            }
+        )
+    )
+    return Hpa(
+        name=raw.get("name", ""),
+        min_replicas=int(raw.get("minReplicas", 1)),
+        max_replicas=int(raw.get("maxReplicas", 1)),
+        utilization_resources=utilization,
+    )
+
+
+def _workload(raw: Mapping[str, Any]) -> Workload:
+    hr = raw.get("helmRelease")
+    return Workload(
+        kind=raw["kind"],
+        namespace=raw["namespace"],
+        name=raw["name"],
+        replicas=int(raw.get("replicas", len(raw.get("pods", [])) or 1)),
+        containers=tuple(_container(c) for c in raw["containers"]),
+        pods=tuple(Pod(p["name"], p.get("node"), p.get("phase", "Running")) for p in raw.get("pods", [])),
+        helm_release=HelmReleaseRef(hr["name"], hr["namespace"]) if hr else None,
+        hpa=_hpa(raw.get("hpa")),
+        labels=dict(raw.get("labels") or {}),
+        annotations=dict(raw.get("annotations") or {}),
+        node_selector=dict(raw.get("nodeSelector") or {}),
+        tolerations=_tolerations(raw.get("tolerations")),
+    )
+
+
+def _build(data: Mapping[str, Any]) -> Snapshot:
+    nodes = tuple(
+        Node(
+            name=n["name"],
+            allocatable=_resources(n["allocatable"]),
+            labels=dict(n.get("labels") or {}),
+            taints=tuple(Taint(t["key"], t.get("value"), t["effect"]) for t in n.get("taints") or ()),
+            unschedulable=bool(n.get("unschedulable", False)),
+        )
+        for n in data["nodes"]
+    )
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise ValueError("nodes: two nodes share a name")
+    pending = tuple(
+        PendingPod(
+            namespace=p["namespace"],
+            name=p["name"],
+            requests=_resources(p.get("requests")),
+            workload=p.get("workload"),
+            node_selector=dict(p.get("nodeSelector") or {}),
+            tolerations=_tolerations(p.get("tolerations")),
+        )
+        for p in data.get("pendingPods", [])
+    )
+    return Snapshot(
+        version=data["version"],
+        collected_at=data["collectedAt"],
+        window=data["window"],
+        window_seconds=parse_duration(data["window"]),
+        nodes=nodes,
+        workloads=tuple(_workload(w) for w in data["workloads"]),
+        pending_pods=pending,
+        cluster=data.get("cluster"),
+    )
+
+
+# --- writing ---------------------------------------------------------------
+
+def _quantities(res: Resources) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if res.cpu is not None:
+        out["cpu"] = quantity.format_cpu(res.cpu)
+    if res.memory is not None:
+        out["memory"] = str(quantity.format_memory(res.memory, quantity.Style("")))
+    return out
+
+
+def _pct(p: Percentiles | None) -> dict[str, float] | None:
+    if p is None:
+        return None
+    return {"p50": p.p50, "p90": p.p90, "p95": p.p95, "p99": p.p99, "max": p.max}
+
+
+def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
+    """The JSON form of a snapshot (what ``rightsizer snapshot --out`` writes)."""
+
+    def container(c: Container) -> dict[str, Any]:
+        usage: dict[str, Any] = {}
+        if c.usage.cpu:
+            usage["cpu"] = _pct(c.usage.cpu)
+        if c.usage.memory:
+            usage["memory"] = _pct(c.usage.memory)
+        if c.usage.cpu_hourly_p95:
+            usage["cpuHourlyP95"] = list(c.usage.cpu_hourly_p95)
+        if c.usage.memory_hourly_p95:
+            usage["memoryHourlyP95"] = list(c.usage.memory_hourly_p95)
+        out: dict[str, Any] = {
+            "name": c.name,
+            "requests": _quantities(c.resources.requests),
+            "limits": _quantities(c.resources.limits),
+            "usage": usage,
+            "coverageSeconds": c.coverage_seconds,
+            "restarts": c.restarts,
+            "oomKills": c.oom_kills,
+            "cpuThrottledRatio": c.cpu_throttled_ratio,
+        }
+        if c.init:
+            out["init"] = True
+        if c.sidecar:
+            out["sidecar"] = True
+        return out
+
+    def tolerations(ts: tuple[Toleration, ...]) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in (("key", t.key), ("operator", t.operator), ("value", t.value), ("effect", t.effect)) if v is not None}
+            for t in ts
+        ]
+
+    def workload(w: Workload) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": w.kind,
+            "namespace": w.namespace,
+            "name": w.name,
+            "replicas": w.replicas,
+            "pods": [{"name": p.name, "node": p.node, "phase": p.phase} for p in w.pods],
+            "containers": [container(c) for c in w.containers],
+        }
+        if w.helm_release:
+            out["helmRelease"] = {"name": w.helm_release.name, "namespace": w.helm_release.namespace}
+        if w.hpa:
+            out["hpa"] = {
+                "name": w.hpa.name,
+                "minReplicas": w.hpa.min_replicas,
+                "maxReplicas": w.hpa.max_replicas,
+                "metrics": [{"type": "Resource", "resource": r, "targetType": "Utilization"} for r in w.hpa.utilization_resources],
+            }
+        for key, value in (("labels", w.labels), ("annotations", w.annotations), ("nodeSelector", w.node_selector)):
+            if value:
+                out[key] = dict(value)
+        if w.tolerations:
+            out["tolerations"] = tolerations(w.tolerations)
+        return out
+
+    data: dict[str, Any] = {
+        "version": snap.version,
+        "collectedAt": snap.collected_at,
+        "window": snap.window,
+        "nodes": [
+            {
+                "name": n.name,
+                "allocatable": _quantities(n.allocatable),
+                "labels": dict(n.labels),
+                "taints": [{"key": t.key, "value": t.value, "effect": t.effect} for t in n.taints],
+                "unschedulable": n.unschedulable,
+            }
+            for n in snap.nodes
+        ],
+        "workloads": [workload(w) for w in snap.workloads],
+    }
+    if snap.cluster:
+        data["cluster"] = snap.cluster
+    if snap.pending_pods:
+        data["pendingPods"] = [
+            {
+                "namespace": p.namespace,
+                "name": p.name,
+                "requests": _quantities(p.requests),
+                **({"workload": p.workload} if p.workload else {}),
+                **({"nodeSelector": dict(p.node_selector)} if p.node_selector else {}),
+                **({"tolerations": tolerations(p.tolerations)} if p.tolerations else {}),
+            }
+            for p in snap.pending_pods
+        ]
+    return data
