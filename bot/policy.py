@@ -1,0 +1,497 @@
+"""Declarative policy: loading, validation and layering.
+
+Layers, each overriding the one before, field by field:
+  built-in preset → the repo's ``preset`` → ``defaults`` → ``namespaces.<ns>``
+  → matching ``workloads[]`` rules in order of ``priority`` (equal priorities:
+  the rule listed later wins; files are read in name order).
+A layer that names a ``preset`` restarts from that preset before applying its
+own fields. The result for one container is a typed ``ContainerPolicy``.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from jsonschema.exceptions import best_match
+
+from bot import quantity
+from bot.duration import parse_duration
+from bot.errors import InputError
+from bot.model import Workload
+from bot.schemas import policies_dir, validator
+from bot.yamlio import field_name, line_of, load_documents, plain
+
+DEFAULT_POLICY_FILE = ".github/rightsizer.yaml"
+DEFAULT_POLICY_DIR = ".github/rightsizer"
+DEFAULT_PRESET = "balanced"
+# Sidecars injected by a mesh or an agent at admission: not in Git, so nothing to patch.
+BUILTIN_EXCLUDED_CONTAINERS = ("istio-proxy", "istio-validation", "linkerd-proxy", "linkerd-init", "vault-agent", "vault-agent-init")
+
+
+# --- typed values --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LimitRule:
+    mode: str = "formula"
+    request_ratio: float = 2.0
+    usage: str = "p95"
+    usage_margin: float = 0.6
+    only_if_set: bool = False
+
+
+@dataclass(frozen=True)
+class Rounding:
+    step: int | None = None  # None: the friendly default steps of bot.quantity
+    direction: str = "up"
+
+
+@dataclass(frozen=True)
+class Burst:
+    threshold: float
+    headroom: float
+
+
+@dataclass(frozen=True)
+class ResourcePolicy:
+    percentile: str = "p95"
+    margin: float = 0.3
+    burst: Burst | None = None
+    min: int | None = None
+    max: int | None = None
+    max_increase_percent: float = 25
+    max_decrease_percent: float = 25
+    deadband_percent: float = 10
+    deadband_absolute: int = 0
+    rounding: Rounding = Rounding()
+    limit: LimitRule = LimitRule()
+
+
+@dataclass(frozen=True)
+class Guards:
+    restart: bool = True
+    oom_bump_percent: float = 0
+    no_downsize: bool = False
+    throttle_bump_percent: float = 0
+    throttle_threshold: float = 0.25
+
+
+@dataclass(frozen=True)
+class ContainerPolicy:
+    cpu: ResourcePolicy
+    memory: ResourcePolicy
+    mode: str = "pr"
+    coverage_required_seconds: int = 14 * 86400
+    confidence_max_widen: float = 0.0
+    guards: Guards = Guards()
+    hpa: str = "skip"
+    preserve_qos: bool = True
+    exclude: bool = False
+    # Where each layer came from, for "why this policy" in the report.
+    layers: tuple[str, ...] = ()
+
+    def resource(self, name: str) -> ResourcePolicy:
+        return self.cpu if name == "cpu" else self.memory
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Percent of allocatable that total requests may use."""
+
+    cluster_cpu: float = 60
+    cluster_memory: float = 65
+    node_cpu: float = 60
+    node_memory: float = 65
+    per_node: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def for_node(self, name: str) -> tuple[float, float]:
+        own = self.per_node.get(name, {})
+        return own.get("cpu", self.node_cpu), own.get("memory", self.node_memory)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A human's fixed request for one container (from a `/rightsize pin` command)."""
+
+    ref: str  # namespace/workload/container
+    cpu: int | None = None
+    memory: int | None = None
+
+
+@dataclass(frozen=True)
+class Overrides:
+    skips: tuple[str, ...] = ()
+    pins: tuple[Pin, ...] = ()
+
+    def skipped(self, namespace: str, workload: str, container: str) -> str | None:
+        for ref in self.skips:
+            parts = ref.split("/")
+            if parts[:2] == [namespace, workload] and (len(parts) == 2 or parts[2] == container):
+                return ref
+        return None
+
+    def pin_for(self, namespace: str, workload: str, container: str) -> Pin | None:
+        want = f"{namespace}/{workload}/{container}"
+        return next((p for p in self.pins if p.ref == want), None)
+
+
+@dataclass(frozen=True)
+class Rule:
+    match: Mapping[str, Any]
+    priority: int
+    order: int
+    policy: Mapping[str, Any]
+    label: str
+
+    def matches(self, workload: Workload, container: str) -> bool:
+        m = self.match
+        if "namespace" in m and not fnmatch.fnmatchcase(workload.namespace, m["namespace"]):
+            return False
+        if "name" in m and not fnmatch.fnmatchcase(workload.name, m["name"]):
+            return False
+        if "kind" in m and workload.kind != m["kind"]:
+            return False
+        if "container" in m and not fnmatch.fnmatchcase(container, m["container"]):
+            return False
+        return all(workload.labels.get(k) == v for k, v in (m.get("labels") or {}).items())
+
+
+@dataclass(frozen=True)
+class Policy:
+    source: str
+    preset: str = DEFAULT_PRESET
+    mode: str = "pr"
+    window: str = "14d"
+    window_seconds: int = 14 * 86400
+    resolution: str = "5m"
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    namespaces: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()
+    no_downsize: tuple[str, ...] = ()
+    exclude_containers: tuple[str, ...] = BUILTIN_EXCLUDED_CONTAINERS
+    budgets: Budgets = Budgets()
+    max_changes: int = 10
+    gitops: Mapping[str, Any] = field(default_factory=dict)
+    pr: Mapping[str, Any] = field(default_factory=dict)
+    node_pools: tuple[Mapping[str, Any], ...] = ()
+    overrides: Overrides = Overrides()
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def with_overrides(self, overrides: Overrides) -> "Policy":
+        return _replace(self, overrides=overrides)
+
+    def with_mode(self, mode: str) -> "Policy":
+        return _replace(self, mode=mode, defaults={**self.defaults, "mode": mode}, rules=tuple(
+            Rule(r.match, r.priority, r.order, {k: v for k, v in r.policy.items() if k != "mode"}, r.label)
+            for r in self.rules
+        ), namespaces={ns: {k: v for k, v in p.items() if k != "mode"} for ns, p in self.namespaces.items()})
+
+    def with_max_changes(self, max_changes: int) -> "Policy":
+        return _replace(self, max_changes=max_changes)
+
+    def for_container(self, workload: Workload, container: str) -> ContainerPolicy:
+        matched = tuple(
+            r.order
+            for r in sorted(self.rules, key=lambda r: (r.priority, r.order))
+            if r.matches(workload, container)
+        )
+        policy = _resolve(self, workload.namespace, matched)
+        if container in self.exclude_containers and not policy.exclude:
+            policy = _replace(policy, exclude=True, layers=policy.layers + ("excludeContainers",))
+        if any(fnmatch.fnmatchcase(workload.ref, pattern) for pattern in self.no_downsize):
+            policy = _replace(
+                policy, guards=_replace(policy.guards, no_downsize=True), layers=policy.layers + ("noDownsize",)
+            )
+        return policy
+
+
+def _replace(obj, **changes):
+    from dataclasses import replace
+
+    return replace(obj, **changes)
+
+
+# --- presets -------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def preset_document(name: str) -> Mapping[str, Any]:
+    path = policies_dir() / "presets" / f"{name}.yaml"
+    if not path.is_file():
+        raise InputError("<policy>", f"unknown preset {name!r}", field="preset")
+    return plain(load_documents(path)[0])
+
+
+def load_preset(name: str = DEFAULT_PRESET) -> ContainerPolicy:
+    """The container policy a preset defines, with nothing layered on top."""
+    return container_policy(preset_document(name)["container"], layers=(f"preset {name}",))
+
+
+# --- resolution ------------------------------------------------------------------
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _apply_layer(acc: dict[str, Any], layer: Mapping[str, Any], layers: list[str], label: str) -> dict[str, Any]:
+    if not layer:
+        return acc
+    if "preset" in layer:
+        acc = deep_merge(preset_document(layer["preset"])["container"], {"mode": acc.get("mode", "pr")})
+        layers.append(f"preset {layer['preset']} (via {label})")
+    layers.append(label)
+    return deep_merge(acc, {k: v for k, v in layer.items() if k != "preset"})
+
+
+def _resolve(policy: Policy, namespace: str, matched: tuple[int, ...]) -> ContainerPolicy:
+    ns_key = namespace if namespace in policy.namespaces else ""
+    key = (ns_key, matched)
+    cached = policy._resolved.get(key)
+    if cached is not None:
+        return cached
+    layers = [f"preset {policy.preset}"]
+    acc = deep_merge(preset_document(policy.preset)["container"], {"mode": policy.mode})
+    acc = _apply_layer(acc, policy.defaults, layers, "defaults")
+    if ns_key:
+        acc = _apply_layer(acc, policy.namespaces[ns_key], layers, f"namespaces.{ns_key}")
+    by_order = {r.order: r for r in policy.rules}
+    for order in matched:
+        rule = by_order[order]
+        acc = _apply_layer(acc, rule.policy, layers, rule.label)
+    resolved = container_policy(acc, tuple(layers))
+    policy._resolved[key] = resolved
+    return resolved
+
+
+def _quantity(resource: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    return quantity.parse(resource, value)
+
+
+def _resource_policy(resource: str, raw: Mapping[str, Any]) -> ResourcePolicy:
+    limit = raw.get("limit") or {}
+    rounding = raw.get("round") or {}
+    burst = raw.get("burst")
+    deadband = raw.get("deadband") or {}
+    return ResourcePolicy(
+        percentile=raw.get("percentile", "p95"),
+        margin=float(raw.get("margin", 0.3)),
+        burst=Burst(float(burst.get("threshold", 2.0)), float(burst.get("headroom", 0.0))) if burst else None,
+        min=_quantity(resource, raw.get("min")),
+        max=_quantity(resource, raw.get("max")),
+        max_increase_percent=float(raw.get("maxIncreasePercent", 25)),
+        max_decrease_percent=float(raw.get("maxDecreasePercent", 25)),
+        deadband_percent=float(deadband.get("percent", 0)),
+        deadband_absolute=_quantity(resource, deadband.get("absolute", 0)) or 0,
+        rounding=Rounding(_quantity(resource, rounding["step"]) if "step" in rounding else None, rounding.get("direction", "up")),
+        limit=LimitRule(
+            mode=limit.get("mode", "formula"),
+            request_ratio=float(limit.get("requestRatio", 1.0)),
+            usage=limit.get("usage", "p95"),
+            usage_margin=float(limit.get("usageMargin", 0.0)),
+            only_if_set=bool(limit.get("onlyIfSet", False)),
+        ),
+    )
+
+
+def container_policy(raw: Mapping[str, Any], layers: tuple[str, ...] = ()) -> ContainerPolicy:
+    guards = raw.get("guards") or {}
+    return ContainerPolicy(
+        cpu=_resource_policy("cpu", raw.get("cpu") or {}),
+        memory=_resource_policy("memory", raw.get("memory") or {}),
+        mode=raw.get("mode", "pr"),
+        coverage_required_seconds=parse_duration((raw.get("coverage") or {}).get("required", "0s")),
+        confidence_max_widen=float((raw.get("confidence") or {}).get("maxWiden", 0)),
+        guards=Guards(
+            restart=bool(guards.get("restart", True)),
+            oom_bump_percent=float(guards.get("oomBumpPercent", 0)),
+            no_downsize=bool(guards.get("noDownsize", False)),
+            throttle_bump_percent=float(guards.get("throttleBumpPercent", 0)),
+            throttle_threshold=float(guards.get("throttleThreshold", 0.25)),
+        ),
+        hpa=raw.get("hpa", "skip"),
+        preserve_qos=bool(raw.get("preserveQos", True)),
+        exclude=bool(raw.get("exclude", False)),
+        layers=layers,
+    )
+
+
+# --- loading -----------------------------------------------------------------------
+
+def policy_files(repo: Path | None, path: str | None) -> list[tuple[Path, str]]:
+    """The policy files to read, each with the name to show in messages."""
+    base = repo or Path(".")
+    if path:
+        target = Path(path) if Path(path).is_absolute() else base / path
+        if target.is_dir():
+            files = sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml"))
+            return [(p, _display(p, base)) for p in files]
+        if not target.is_file():
+            raise InputError(path, "policy file not found")
+        return [(target, _display(target, base))]
+    single = base / DEFAULT_POLICY_FILE
+    if single.is_file():
+        return [(single, DEFAULT_POLICY_FILE)]
+    folder = base / DEFAULT_POLICY_DIR
+    if folder.is_dir():
+        return [(p, _display(p, base)) for p in sorted(folder.iterdir()) if p.suffix in (".yaml", ".yml")]
+    return []
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _schema_error(doc: Any, data: Any, display: str) -> InputError | None:
+    errors = list(validator("policy").iter_errors(data))
+    if not errors:
+        return None
+    err = best_match(errors)
+    path = list(err.absolute_path)
+    message = err.message
+    if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
+        allowed = set(err.schema.get("properties", {}))
+        extra = sorted(k for k in err.instance if k not in allowed)
+        if extra:
+            path = path + [extra[0]]
+            message = f"unknown field {extra[0]!r}; allowed here: {', '.join(sorted(allowed))}"
+    return InputError(display, message, line=line_of(doc, path), field=field_name(path))
+
+
+def _check_semantics(doc: Any, data: Mapping[str, Any], display: str) -> None:
+    """What the schema cannot say: min ≤ max, node pool bounds, valid quantities."""
+
+    def container_layers() -> Iterable[tuple[list[Any], Mapping[str, Any]]]:
+        if "defaults" in data:
+            yield ["defaults"], data["defaults"]
+        for ns, layer in (data.get("namespaces") or {}).items():
+            yield ["namespaces", ns], layer
+        for i, rule in enumerate(data.get("workloads") or []):
+            if "policy" in rule:
+                yield ["workloads", i, "policy"], rule["policy"]
+
+    for path, layer in container_layers():
+        for resource in ("cpu", "memory"):
+            rp = layer.get(resource) or {}
+            for key in ("min", "max"):
+                if key in rp:
+                    try:
+                        quantity.parse(resource, rp[key])
+                    except quantity.QuantityError as exc:
+                        p = path + [resource, key]
+                        raise InputError(display, str(exc), line=line_of(doc, p), field=field_name(p)) from None
+            if "min" in rp and "max" in rp and quantity.parse(resource, rp["min"]) > quantity.parse(resource, rp["max"]):
+                p = path + [resource, "min"]
+                raise InputError(display, f"min {rp['min']} is above max {rp['max']}", line=line_of(doc, p), field=field_name(p))
+    for i, pool in enumerate(data.get("nodePools") or []):
+        if "min" in pool and "max" in pool and pool["min"] > pool["max"]:
+            p = ["nodePools", i, "min"]
+            raise InputError(display, f"min {pool['min']} is above max {pool['max']}", line=line_of(doc, p), field=field_name(p))
+
+
+_SCALARS = ("version", "preset", "mode", "window", "resolution")
+_LISTS = ("workloads", "noDownsize", "excludeContainers", "nodePools")
+
+
+def _merge_files(parts: list[tuple[str, Any, Mapping[str, Any]]]) -> tuple[dict[str, Any], list[tuple[str, int, Mapping[str, Any], Any]]]:
+    merged: dict[str, Any] = {}
+    rules: list[tuple[str, int, Mapping[str, Any], Any]] = []
+    origin: dict[str, str] = {}
+    for display, doc, data in parts:
+        for key, value in data.items():
+            if key == "workloads":
+                rules.extend((display, i, rule, doc) for i, rule in enumerate(value))
+            elif key in _LISTS:
+                merged.setdefault(key, []).extend(value)
+            elif key in _SCALARS:
+                if key in merged and merged[key] != value:
+                    raise InputError(
+                        display, f"{key} is {value!r} here but {merged[key]!r} in {origin[key]}",
+                        line=line_of(doc, [key]), field=key,
+                    )
+                merged[key], origin[key] = value, display
+            else:
+                merged[key] = deep_merge(merged.get(key, {}), value)
+    return merged, rules
+
+
+def load_policy(repo: Path | None = None, path: str | None = None) -> Policy:
+    files = policy_files(repo, path)
+    parts = []
+    for file, display in files:
+        docs = load_documents(file, display)
+        if len(docs) > 1:
+            raise InputError(display, "a policy file holds one YAML document", line=line_of(docs[1], []))
+        doc = docs[0] if docs else {}
+        data = plain(doc)
+        if not isinstance(data, dict):
+            raise InputError(display, "a policy file must be a mapping of fields", line=1)
+        error = _schema_error(doc, data, display)
+        if error:
+            raise error
+        _check_semantics(doc, data, display)
+        parts.append((display, doc, data))
+    return build_policy(parts, ", ".join(d for d, _, _ in parts) or "built-in defaults")
+
+
+def build_policy(parts: list[tuple[str, Any, Mapping[str, Any]]], source: str) -> Policy:
+    merged, rule_entries = _merge_files(parts)
+    preset = merged.get("preset", DEFAULT_PRESET)
+    preset_doc = preset_document(preset)
+    budgets_raw = deep_merge(preset_doc.get("budgets", {}), merged.get("budgets", {}))
+    selection = deep_merge(preset_doc.get("selection", {}), merged.get("selection", {}))
+    rules = tuple(
+        Rule(
+            match=rule["match"],
+            priority=int(rule.get("priority", 0)),
+            order=n,
+            policy=rule.get("policy", {}),
+            label=f"{display}: workloads[{i}]" + (f" ({rule['name']})" if rule.get("name") else ""),
+        )
+        for n, (display, i, rule, _doc) in enumerate(rule_entries)
+    )
+    window = merged.get("window", "14d")
+    policy = Policy(
+        source=source,
+        preset=preset,
+        mode=merged.get("mode", "pr"),
+        window=window,
+        window_seconds=parse_duration(window),
+        resolution=merged.get("resolution", "5m"),
+        defaults=merged.get("defaults", {}),
+        namespaces=merged.get("namespaces", {}),
+        rules=rules,
+        no_downsize=tuple(merged.get("noDownsize", ())),
+        exclude_containers=BUILTIN_EXCLUDED_CONTAINERS + tuple(merged.get("excludeContainers", ())),
+        budgets=Budgets(
+            cluster_cpu=budgets_raw.get("cluster", {}).get("cpu", 60),
+            cluster_memory=budgets_raw.get("cluster", {}).get("memory", 65),
+            node_cpu=budgets_raw.get("node", {}).get("cpu", 60),
+            node_memory=budgets_raw.get("node", {}).get("memory", 65),
+            per_node=budgets_raw.get("nodes", {}),
+        ),
+        max_changes=int(selection.get("maxChanges", 10)),
+        gitops=merged.get("gitops", {}),
+        pr=merged.get("pr", {}),
+        node_pools=tuple(merged.get("nodePools", ())),
+        raw=merged,
+    )
+    return policy
+
+
+def default_policy() -> Policy:
+    return build_policy([], "built-in defaults")
