@@ -1,0 +1,191 @@
+"""The engine's entry point: snapshot + policy → plan.
+
+Pure: no I/O, no clock, no globals. The same snapshot and policy always give
+the same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from bot.engine.fit import NodeLimits, Projection, as_resources, node_limits
+from bot.engine.recommend import ContainerRecommendation, recommend
+from bot.engine.select import Candidate, Selection, select
+from bot.model import ContainerChange, Resources, Snapshot, Workload
+from bot.policy import ContainerPolicy, Policy
+
+# Decision statuses, in the order a report lists them.
+SELECTED = "selected"  # in this PR
+BLOCKED = "blocked"  # an upsize that does not fit, even with downsizes
+OVER_CAP = "over-cap"  # a good change beyond the per-PR cap: next run
+REPORT_ONLY = "report-only"  # policy mode report, or a Job/CronJob
+SKIPPED = "skipped"  # excluded, mode off, /rightsize skip, not enough data
+UNCHANGED = "unchanged"  # nothing worth changing
+STATUSES = (SELECTED, BLOCKED, OVER_CAP, REPORT_ONLY, SKIPPED, UNCHANGED)
+
+
+@dataclass(frozen=True)
+class Decision:
+    workload: Workload
+    container: str
+    init: bool
+    status: str
+    reason: str
+    policy: ContainerPolicy
+    recommendation: ContainerRecommendation | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.workload.namespace}/{self.workload.name}/{self.container}"
+
+    def change(self) -> ContainerChange:
+        assert self.recommendation is not None
+        w = self.workload
+        return ContainerChange(
+            namespace=w.namespace, kind=w.kind, workload=w.name, container=self.container,
+            current=self.recommendation.current, proposed=self.recommendation.proposed,
+            init=self.init, helm_release=w.helm_release,
+        )
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    name: str
+    allocatable: Resources
+    budget: Resources
+    before: Resources
+    after: Resources
+
+
+@dataclass(frozen=True)
+class Plan:
+    decisions: tuple[Decision, ...]
+    nodes: tuple[NodeReport, ...]
+    cluster: NodeReport
+    max_changes: int
+    policy_source: str
+    window: str
+    collected_at: str
+    unknown_nodes: tuple[str, ...] = ()
+
+    def by_status(self, status: str) -> list[Decision]:
+        return [d for d in self.decisions if d.status == status]
+
+    @property
+    def selected(self) -> list[Decision]:
+        """Selected decisions in selection order (urgent first)."""
+        return self.by_status(SELECTED)
+
+    def changes(self) -> list[ContainerChange]:
+        return [d.change() for d in self.selected]
+
+
+def _gate(workload: Workload, container_name: str, policy: ContainerPolicy, overrides_skip: str | None) -> tuple[str, str] | None:
+    """Why a container is not sized at all (status, reason), or None."""
+    if policy.exclude:
+        return SKIPPED, "excluded by policy (" + policy.layers[-1] + ")"
+    if policy.mode == "off":
+        return SKIPPED, "policy mode is off"
+    if overrides_skip:
+        return SKIPPED, f"skipped by a /rightsize skip {overrides_skip} command"
+    return None
+
+
+def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Decision]:
+    out = []
+    for c in workload.containers:
+        cp = policy.for_container(workload, c.name)
+        gate = _gate(workload, c.name, cp, policy.overrides.skipped(workload.namespace, workload.name, c.name))
+        if gate:
+            out.append(Decision(workload, c.name, c.init, gate[0], gate[1], cp))
+            continue
+        hpa = workload.hpa
+        rec = recommend(
+            c, cp, window_seconds,
+            hpa_resources=hpa.utilization_resources if hpa else (),
+            hpa_name=hpa.name if hpa else "",
+            pin=policy.overrides.pin_for(workload.namespace, workload.name, c.name),
+        )
+        if rec.blocked:
+            status, reason = SKIPPED, rec.blocked
+        elif not rec.changed:
+            status, reason = UNCHANGED, "within the deadband or already right"
+        elif workload.is_batch:
+            status, reason = REPORT_ONLY, f"{workload.kind} pods are short-lived: recommendation only, update the template by hand"
+        elif cp.mode == "report":
+            status, reason = REPORT_ONLY, "policy mode is report"
+        else:
+            status, reason = "candidate", ""
+        out.append(Decision(workload, c.name, c.init, status, reason, cp, rec))
+    return out
+
+
+def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
+    window = snapshot.window_seconds or policy.window_seconds
+    decisions: list[Decision] = []
+    for w in sorted(snapshot.workloads, key=lambda w: (w.namespace, w.name, w.kind)):
+        decisions.extend(decide(w, policy, window))
+
+    limits = node_limits(snapshot.nodes, policy.budgets)
+    projection = Projection(limits, policy.budgets)
+    candidates = [
+        Candidate(d.key, d.workload, d.container, d.recommendation)
+        for d in decisions
+        if d.status == "candidate" and d.recommendation is not None
+    ]
+    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes)
+    decisions = _apply_selection(decisions, selection)
+    return Plan(
+        decisions=tuple(decisions),
+        nodes=tuple(_node_reports(limits, selection)),
+        cluster=NodeReport(
+            "cluster",
+            as_resources(projection.cluster_alloc),
+            as_resources(projection.cluster_budget),
+            as_resources(selection.cluster_before),
+            as_resources(selection.cluster_after),
+        ),
+        max_changes=policy.max_changes,
+        policy_source=policy.source,
+        window=snapshot.window,
+        collected_at=snapshot.collected_at,
+        unknown_nodes=selection.unknown_nodes,
+    )
+
+
+def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision]:
+    order = {k: i for i, k in enumerate(sel.selected)}
+    out = []
+    for d in decisions:
+        if d.status != "candidate":
+            out.append(d)
+            continue
+        notes = sel.notes.get(d.key, ())
+        if d.key in order:
+            out.append(_with(d, SELECTED, "", notes))
+        elif d.key in sel.blocked:
+            out.append(_with(d, BLOCKED, "does not fit: " + sel.blocked[d.key], notes))
+        else:
+            out.append(_with(d, OVER_CAP, "over the cap of changes per PR: a later run picks it up", notes))
+    # Selected decisions keep selection order (priority), the rest stay sorted by name.
+    chosen = sorted((d for d in out if d.status == SELECTED), key=lambda d: order[d.key])
+    return chosen + [d for d in out if d.status != SELECTED]
+
+
+def _with(d: Decision, status: str, reason: str, notes: tuple[str, ...]) -> Decision:
+    return Decision(d.workload, d.container, d.init, status, reason, d.policy, d.recommendation, notes)
+
+
+def _node_reports(limits: Mapping[str, NodeLimits], sel: Selection) -> list[NodeReport]:
+    return [
+        NodeReport(
+            name,
+            as_resources(lim.allocatable),
+            as_resources(lim.budget),
+            as_resources(sel.before[name]),
+            as_resources(sel.after[name]),
+        )
+        for name, lim in limits.items()
+    ]

@@ -1,0 +1,237 @@
+"""Selection: which candidate changes go into this PR, given node fit and the change cap.
+
+Order: restart/OOM-guarded upsizes, then other upsizes (most under-provisioned
+first), then downsizes (largest savings first); names break ties, so the same
+input always gives the same PR. An upsize that would break a budget may pull
+in downsizes that free exactly that room (same node first); if nothing does,
+it is blocked with a note saying what would make it fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Mapping, Sequence
+
+from bot.engine.fit import NodeLimits, Projection, Vector, pod_request, placement
+from bot.engine.recommend import ContainerRecommendation, fmt
+from bot.model import Node, ResourceSpec, Workload
+
+RES_NAMES = ("cpu", "memory")
+
+
+@dataclass
+class Candidate:
+    key: str  # namespace/workload/container, unique within a snapshot
+    workload: Workload
+    container: str
+    rec: ContainerRecommendation
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Selection:
+    selected: tuple[str, ...]  # candidate keys, in selection order
+    blocked: Mapping[str, str]  # key → why it does not fit, and what would
+    over_cap: tuple[str, ...]
+    notes: Mapping[str, tuple[str, ...]]
+    before: Mapping[str, Vector]
+    after: Mapping[str, Vector]
+    cluster_before: Vector
+    cluster_after: Vector
+    unknown_nodes: tuple[str, ...] = ()
+
+
+class _Workspace:
+    """Current specs per workload and the projection they produce."""
+
+    def __init__(self, workloads: Sequence[Workload], projection: Projection):
+        self.projection = projection
+        self.specs: dict[tuple, dict[str, ResourceSpec]] = {}
+        self.place: dict[tuple, dict[str, int]] = {}
+        for w in workloads:
+            specs = {c.name: c.resources for c in w.containers}
+            self.specs[w.key] = specs
+            self.place[w.key] = dict(placement(w))
+            per_pod = pod_request(w, specs)
+            projection.add({n: (per_pod[0] * k, per_pod[1] * k) for n, k in self.place[w.key].items()})
+
+    def delta(self, cand: Candidate, spec: ResourceSpec | None = None) -> dict[str, Vector]:
+        w = cand.workload
+        specs = self.specs[w.key]
+        old = pod_request(w, specs)
+        new = pod_request(w, {**specs, cand.container: spec or cand.rec.proposed})
+        d = (new[0] - old[0], new[1] - old[1])
+        return {n: (d[0] * k, d[1] * k) for n, k in self.place[w.key].items()}
+
+    def apply(self, cand: Candidate) -> dict[str, Vector]:
+        deltas = self.delta(cand)
+        self.projection.add(deltas)
+        self.specs[cand.workload.key][cand.container] = cand.rec.proposed
+        return deltas
+
+    def undo(self, cand: Candidate, deltas: Mapping[str, Vector]) -> None:
+        self.projection.add(deltas, sign=-1)
+        self.specs[cand.workload.key][cand.container] = cand.rec.current
+
+
+def _is_upsize(cand: Candidate) -> bool:
+    cur, new = cand.rec.current, cand.rec.proposed
+    return any(new.effective_request(r) > cur.effective_request(r) for r in RES_NAMES)
+
+
+def _pressure(cand: Candidate) -> float:
+    cur, target = cand.rec.current, cand.rec.target
+    ratios = [target.effective_request(r) / cur.effective_request(r) for r in RES_NAMES if cur.effective_request(r) > 0]
+    return max(ratios, default=float("inf"))
+
+
+def _savings(cand: Candidate, cluster_alloc: Vector) -> float:
+    cur, new = cand.rec.current, cand.rec.proposed
+    pods = max(1, len(cand.workload.pods))
+    return sum(
+        pods * (cur.effective_request(r) - new.effective_request(r)) / cluster_alloc[i]
+        for i, r in enumerate(RES_NAMES)
+        if cluster_alloc[i]
+    )
+
+
+def select(
+    candidates: Sequence[Candidate],
+    workloads: Sequence[Workload],
+    nodes: Sequence[Node],
+    limits: Mapping[str, NodeLimits],
+    projection: Projection,
+    max_changes: int,
+) -> Selection:
+    ws = _Workspace(workloads, projection)
+    before = projection.snapshot()
+    cluster_before = (projection.total[0], projection.total[1])
+
+    upsizes = [c for c in candidates if _is_upsize(c)]
+    downsizes = [c for c in candidates if not _is_upsize(c)]
+    upsizes.sort(key=lambda c: (not c.rec.urgent, -_pressure(c), c.key))
+    downsizes.sort(key=lambda c: (-_savings(c, projection.cluster_alloc), c.key))
+
+    selected: list[str] = []
+    blocked: dict[str, str] = {}
+    taken: set[str] = set()
+    notes: dict[str, list[str]] = {c.key: list(c.notes) for c in candidates}
+
+    def slots() -> int:
+        return max_changes - len(selected)
+
+    for up in upsizes:
+        if slots() <= 0:
+            break
+        deltas = ws.apply(up)
+        over = projection.overages(deltas)
+        if not over:
+            selected.append(up.key)
+            taken.add(up.key)
+            continue
+        helpers = _make_room(ws, up, over, [d for d in downsizes if d.key not in taken], slots() - 1)
+        if helpers is not None:
+            for h in helpers:
+                taken.add(h.key)
+                notes[h.key].append(f"selected to make room for {up.key}")
+            selected.append(up.key)
+            selected.extend(h.key for h in helpers)
+            taken.add(up.key)
+            notes[up.key].append("fits after " + ", ".join(h.key for h in helpers))
+            continue
+        ws.undo(up, deltas)
+        blocked[up.key] = _explain_block(ws, up, deltas, over, nodes, limits)
+
+    for down in downsizes:
+        if slots() <= 0:
+            break
+        if down.key in taken:
+            continue
+        ws.apply(down)
+        selected.append(down.key)
+        taken.add(down.key)
+
+    over_cap = tuple(c.key for c in upsizes + downsizes if c.key not in taken and c.key not in blocked)
+    return Selection(
+        selected=tuple(selected),
+        blocked=blocked,
+        over_cap=over_cap,
+        notes={k: tuple(v) for k, v in notes.items()},
+        before=before,
+        after=projection.snapshot(),
+        cluster_before=cluster_before,
+        cluster_after=(projection.total[0], projection.total[1]),
+        unknown_nodes=tuple(sorted(projection.unknown_nodes)),
+    )
+
+
+def _make_room(ws: _Workspace, up: Candidate, over: dict[tuple[str, int], int], pool: list[Candidate], budget: int) -> list[Candidate] | None:
+    """Greedily add downsizes that cut the specific overruns; undo them all if they cannot."""
+    need = dict(over)
+    chosen: list[tuple[Candidate, dict[str, Vector]]] = []
+    remaining = list(pool)
+    while any(v > 0 for v in need.values()) and len(chosen) < budget and remaining:
+        best, best_score = None, 0.0
+        for cand in remaining:
+            deltas = ws.delta(cand)
+            score = 0.0
+            for (node, i), amount in need.items():
+                if amount <= 0:
+                    continue
+                freed = -sum(d[i] for d in deltas.values()) if node == "*" else -deltas.get(node, (0, 0))[i]
+                if freed > 0:
+                    # Same-node relief counts double: cluster-wide slack does not schedule a pod.
+                    score += min(freed, amount) / amount * (2.0 if node != "*" else 1.0)
+            if score > best_score:
+                best, best_score = cand, score
+        if best is None:
+            break
+        remaining.remove(best)
+        deltas = ws.apply(best)
+        chosen.append((best, deltas))
+        for (node, i) in list(need):
+            freed = -sum(d[i] for d in deltas.values()) if node == "*" else -deltas.get(node, (0, 0))[i]
+            need[(node, i)] -= freed
+    if all(v <= 0 for v in need.values()):
+        return [c for c, _ in chosen]
+    for cand, deltas in reversed(chosen):
+        ws.undo(cand, deltas)
+    return None
+
+
+def _explain_block(
+    ws: _Workspace, up: Candidate, deltas: Mapping[str, Vector], over: Mapping[tuple[str, int], int],
+    nodes: Sequence[Node], limits: Mapping[str, NodeLimits],
+) -> str:
+    proj = ws.projection
+    parts = []
+    for (node, i), amount in sorted(over.items()):
+        r = RES_NAMES[i]
+        if node == "*":
+            parts.append(
+                f"cluster {r} would be {fmt(r, proj.total[i] + sum(d[i] for d in deltas.values()))} "
+                f"against a budget of {fmt(r, proj.cluster_budget[i])}: {fmt(r, amount)} short"
+            )
+        else:
+            lim = limits[node]
+            used = proj.used[node][i] + deltas.get(node, (0, 0))[i]
+            pct_needed = ceil(100 * used / lim.allocatable[i]) if lim.allocatable[i] else 0
+            parts.append(
+                f"{node} {r} would be {fmt(r, used)} against a budget of {fmt(r, lim.budget[i])} "
+                f"({fmt(r, amount)} short; the node budget would have to be {pct_needed}%)"
+            )
+    hints = []
+    w = up.workload
+    if len(w.pods) == 1 and not w.is_daemonset:
+        per_pod = pod_request(w, {**ws.specs[w.key], up.container: up.rec.proposed})
+        current_node = w.pods[0].node
+        for n in nodes:
+            if n.name == current_node or n.name not in proj.used:
+                continue
+            room = [limits[n.name].budget[i] - proj.used[n.name][i] for i in (0, 1)]
+            if n.admits(w.node_selector, w.tolerations) and all(per_pod[i] <= room[i] for i in (0, 1)):
+                hints.append(f"it would fit on {n.name}")
+                break
+    hints.append("free room with downsizes on that node, raise the budget, or add a node")
+    return "; ".join(parts) + ". " + "; ".join(hints).capitalize() + "."
