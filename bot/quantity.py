@@ -31,7 +31,7 @@ _DECIMAL = {
 }
 _QUANTITY = re.compile(
     r"^(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
-    r"(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E))?$"
+    r"(?P<exp>[eE][+-]?\d+)?(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
 )
 
 MI = 2**20
@@ -62,7 +62,8 @@ def parse_decimal(text: str | int | float) -> Decimal:
     if number < 0:
         raise QuantityError(f"{text!r} is negative")
     if m.group("exp"):
-        return number.scaleb(int(m.group("exp")[1:]))
+        # Not in the API's grammar, but people write it (2e3m): read it as exponent then suffix.
+        number = number.scaleb(int(m.group("exp")[1:]))
     suffix = m.group("suffix") or ""
     if suffix in _BINARY:
         return number * _BINARY[suffix]
@@ -153,7 +154,7 @@ def human(resource: str, value: int | None) -> str:
         return "—"
     if resource == "cpu":
         return f"{value}m" if value < 1000 or value % 1000 else f"{value // 1000}"
-    if value >= GI and value % (GI // 10) == 0:
+    if value >= GI and (value * 100) % GI == 0:
         return f"{format(Decimal(value) / GI, 'f').rstrip('0').rstrip('.')}Gi"
     if value % MI == 0:
         return f"{value // MI}Mi"

@@ -1,0 +1,78 @@
+"""report.json: every container's decision with its numbers and rationale, plus node projections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import __version__
+from bot.engine.plan import STATUSES, Decision, NodeReport, Plan
+from bot.model import Resources, ResourceSpec
+
+
+def _res(r: Resources) -> dict[str, int | None]:
+    return {"cpu": r.cpu, "memory": r.memory}
+
+
+def _spec(s: ResourceSpec) -> dict[str, Any]:
+    return {"requests": _res(s.requests), "limits": _res(s.limits)}
+
+
+def _node(n: NodeReport) -> dict[str, Any]:
+    return {
+        "name": n.name,
+        "allocatable": _res(n.allocatable),
+        "budget": _res(n.budget),
+        "before": _res(n.before),
+        "after": _res(n.after),
+    }
+
+
+def decision_dict(d: Decision) -> dict[str, Any]:
+    w = d.workload
+    out: dict[str, Any] = {
+        "ref": d.key,
+        "kind": w.kind,
+        "namespace": w.namespace,
+        "workload": w.name,
+        "container": d.container,
+        "init": d.init,
+        "status": d.status,
+        "reason": d.reason,
+        "notes": list(d.notes),
+        "policyLayers": list(d.policy.layers),
+        "mode": d.policy.mode,
+    }
+    if w.helm_release:
+        out["helmRelease"] = {"name": w.helm_release.name, "namespace": w.helm_release.namespace}
+    rec = d.recommendation
+    if rec:
+        out["current"] = _spec(rec.current)
+        out["proposed"] = _spec(rec.proposed)
+        out["target"] = _spec(rec.target)
+        out["urgent"] = rec.urgent
+        out["steps"] = [
+            {"step": s.name, "resource": s.resource, "field": s.field, "value": s.value, "text": s.text}
+            for s in rec.steps
+        ]
+    return out
+
+
+def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    counts = {s: len(plan.by_status(s)) for s in STATUSES}
+    out = {
+        "version": 1,
+        "generator": f"rightsizer {__version__}",
+        "collectedAt": plan.collected_at,
+        "window": plan.window,
+        "policy": plan.policy_source,
+        "maxChanges": plan.max_changes,
+        "counts": counts,
+        "cluster": _node(plan.cluster),
+        "nodes": [_node(n) for n in plan.nodes],
+        "decisions": [decision_dict(d) for d in plan.decisions],
+    }
+    if plan.unknown_nodes:
+        out["unknownNodes"] = list(plan.unknown_nodes)
+    if extra:
+        out.update(extra)
+    return out

@@ -1,0 +1,112 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, strategies as st
+
+from bot import quantity as q
+
+
+@pytest.mark.parametrize(
+    "text, millicores",
+    [
+        ("1", 1000), ("0.5", 500), ("250m", 250), ("1.5", 1500), ("2e3m", 2000),  # 2e3 × 1e-3 cores
+        (0.5, 500), (1, 1000), (2, 2000), ("0.1", 100), (".25", 250), ("100u", 1),  # 100µ rounds up to 1m
+        ("1k", 1_000_000), ("1e-3", 1),
+    ],
+)
+def test_parse_cpu(text, millicores):
+    assert q.parse_cpu(text) == millicores
+
+
+@pytest.mark.parametrize(
+    "text, nbytes",
+    [
+        ("512Mi", 512 * 2**20), ("1Gi", 2**30), ("1G", 10**9), ("1e9", 10**9),
+        ("128974848", 128974848), ("129M", 129 * 10**6), ("123Ki", 123 * 1024),
+        ("1.5Gi", 3 * 2**29), ("0.5Mi", 2**19), (1024, 1024), ("1k", 1000),
+    ],
+)
+def test_parse_memory(text, nbytes):
+    assert q.parse_memory(text) == nbytes
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "1.2.3", "-1", "1Qi", "Mi", "1 Gi", True, "0x10"])
+def test_rejects_non_quantities(bad):
+    with pytest.raises(q.QuantityError):
+        q.parse_decimal(bad)
+
+
+def test_no_float_drift():
+    # 0.1 + 0.2 != 0.3 in binary floating point; in quantities it must.
+    assert q.parse_cpu("0.1") + q.parse_cpu("0.2") == q.parse_cpu("0.3") == 300
+    assert q.parse_cpu(0.1) + q.parse_cpu(0.2) == q.parse_cpu(0.3)
+    # 0.1 × 2^30 = 107374182.4 bytes exactly; the API server rounds up to a whole byte.
+    assert q.parse_memory("0.1Gi") == 107374183
+
+
+@pytest.mark.parametrize(
+    "original, millicores, expected",
+    [
+        ("500m", 250, "250m"), ("0.5", 250, "0.25"), ("1", 1500, "1.5"), (1, 2000, 2), (0.5, 1500, 1.5),
+        ("2", 1000, "1"),
+    ],
+)
+def test_cpu_keeps_file_style(original, millicores, expected):
+    assert q.format_cpu(millicores, q.Style.of("cpu", original)) == expected
+
+
+@pytest.mark.parametrize(
+    "original, nbytes, expected",
+    [
+        ("512Mi", 768 * 2**20, "768Mi"),
+        ("1Gi", 2 * 2**30, "2Gi"),
+        ("1Gi", 1536 * 2**20, "1536Mi"),  # not a whole Gi: falls back to the next binary unit
+        ("1G", 2 * 10**9, "2G"),
+        ("1G", 1500 * 10**6, "1500M"),
+        ("128974848", 200 * 2**20, "209715200"),
+        (1073741824, 2**29, 536870912),
+        ("512Mi", 1000, "1000"),
+    ],
+)
+def test_memory_keeps_file_style(original, nbytes, expected):
+    assert q.format_memory(nbytes, q.Style.of("memory", original)) == expected
+
+
+@given(st.integers(min_value=1, max_value=10**7), st.sampled_from(["100m", "1", "0.5", 1, 2.5]))
+def test_cpu_round_trip(millicores, original):
+    text = q.format_cpu(millicores, q.Style.of("cpu", original))
+    assert q.parse_cpu(text) == millicores
+
+
+@given(st.integers(min_value=1, max_value=2**45), st.sampled_from(["512Mi", "1Gi", "1G", "100M", "1000", 4096, "4Ki"]))
+def test_memory_round_trip(nbytes, original):
+    text = q.format_memory(nbytes, q.Style.of("memory", original))
+    assert q.parse_memory(text) == nbytes
+
+
+@given(st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False, allow_infinity=False))
+def test_cpu_decimal_strings_are_exact(value):
+    # An independent exact computation: Decimal × 1000 is an integer for 3 places.
+    assert q.parse_cpu(format(value, "f")) == int(value * 1000)
+
+
+@pytest.mark.parametrize(
+    "resource, value, expected",
+    [
+        ("cpu", 3, 5), ("cpu", 96, 100), ("cpu", 101, 110), ("cpu", 999, 1000), ("cpu", 1001, 1050),
+        ("memory", 2**20 + 1, 2 * 2**20), ("memory", 2**30 + 1, 2**30 + 16 * 2**20),
+    ],
+)
+def test_friendly_rounding_rounds_up_to_steps(resource, value, expected):
+    assert q.friendly(resource, value) == expected
+
+
+@given(st.integers(min_value=1, max_value=10**8))
+def test_friendly_never_rounds_down(v):
+    assert q.friendly("cpu", v) >= v and q.friendly("memory", v) >= v
+
+
+def test_human():
+    assert q.human("cpu", 250) == "250m" and q.human("cpu", 2000) == "2"
+    assert q.human("memory", 512 * 2**20) == "512Mi" and q.human("memory", 3 * 2**29) == "1.5Gi"
+    assert q.human("memory", None) == "—"
