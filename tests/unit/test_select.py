@@ -1,0 +1,137 @@
+"""Node fit and selection, on small clusters whose arithmetic is done by hand in the comments."""
+
+from bot.engine.fit import pod_request
+from bot.engine.plan import BLOCKED, OVER_CAP, SELECTED, build_plan
+from bot.model import Snapshot
+from bot.policy import build_policy
+from tests.unit.helpers import GI, MI, container, node, pct, spec, workload
+
+NEUTRAL_MEMORY = {
+    "percentile": "p95", "margin": 0, "maxIncreasePercent": 1000, "maxDecreasePercent": 100,
+    "deadband": {"percent": 0, "absolute": 0}, "round": {"step": "1Mi", "direction": "nearest"}, "limit": {"mode": "keep"},
+}
+
+
+def make_policy(budget=80, max_changes=10):
+    data = {
+        "defaults": {"memory": NEUTRAL_MEMORY, "coverage": {"required": "0s"}, "confidence": {"maxWiden": 0},
+                     "guards": {"restart": False, "oomBumpPercent": 0}},
+        "budgets": {"cluster": {"cpu": budget, "memory": budget}, "node": {"cpu": budget, "memory": budget}},
+        "selection": {"maxChanges": max_changes},
+    }
+    return build_policy([("test.yaml", None, data)], "test.yaml")
+
+
+def snap(workloads, nodes):
+    return Snapshot(1, "2026-11-22T00:00:00Z", "14d", 14 * 86400, tuple(nodes), tuple(workloads))
+
+
+def mem_app(name, request_gi, usage_gi, where="n1"):
+    return workload(name, [container(resources=spec(100, int(request_gi * GI)), memory=pct(usage_gi * GI))], nodes=(where,))
+
+
+NODES = [node("n1", 10000, 10 * GI), node("n2", 10000, 10 * GI)]
+
+
+def scenario():
+    # n1: big 3Gi (wants 5Gi), a 2Gi (wants 1.5Gi), b 2Gi (wants 1.5Gi) → 7Gi of an 8Gi budget (80% of 10Gi).
+    # n2: c 2Gi (wants 1Gi).
+    # big's upsize brings n1 to 9Gi: 1Gi over. a and b free 0.5Gi each on n1 → 8Gi: fits exactly.
+    # c frees 1Gi, but on n2: it cannot make room on n1.
+    return snap([mem_app("big", 3, 5), mem_app("a", 2, 1.5), mem_app("b", 2, 1.5), mem_app("c", 2, 1, "n2")], NODES)
+
+
+def test_two_downsizes_on_the_same_node_make_room_for_an_upsize():
+    plan = build_plan(scenario(), make_policy(max_changes=10))
+    selected = [d.key for d in plan.selected]
+    assert selected == ["default/big/app", "default/a/app", "default/b/app", "default/c/app"]
+    notes = {d.key: d.notes for d in plan.selected}
+    assert "selected to make room for default/big/app" in notes["default/a/app"]
+    assert "selected to make room for default/big/app" in notes["default/b/app"]
+    assert not notes["default/c/app"]  # an ordinary downsize, chosen on its own merit
+    n1 = next(n for n in plan.nodes if n.name == "n1")
+    assert n1.before.memory == 7 * GI and n1.after.memory == 8 * GI == n1.budget.memory
+
+
+def test_cap_too_small_for_upsize_plus_its_helpers_blocks_it():
+    # The upsize needs 2 helpers: 3 changes > cap 2. It is blocked; the cap is filled with the best downsizes:
+    # c saves 1Gi (largest), then a and b tie at 0.5Gi → a by name.
+    plan = build_plan(scenario(), make_policy(max_changes=2))
+    assert [d.key for d in plan.selected] == ["default/c/app", "default/a/app"]
+    assert [d.key for d in plan.by_status(BLOCKED)] == ["default/big/app"]
+    assert [d.key for d in plan.by_status(OVER_CAP)] == ["default/b/app"]
+
+
+def test_nothing_fits_says_what_would():
+    # big alone on n1 wants 9Gi > 8Gi budget, and no downsizes exist. n2 has 8Gi of budget free:
+    # a 9Gi pod does not fit there either → no "fits on" hint. A 7Gi pod would (7 ≤ 8): that case names n2.
+    huge = snap([mem_app("big", 3, 9)], NODES)
+    plan = build_plan(huge, make_policy())
+    (d,) = plan.by_status(BLOCKED)
+    assert "n1 memory would be 9Gi against a budget of 8Gi" in d.reason
+    assert "fit on n2" not in d.reason
+    medium = snap([mem_app("big", 3, 7), mem_app("x", 2, 2)], NODES)  # n1: 7 + 2 = 9 > 8; n2 room 8 ≥ 7
+    (d,) = build_plan(medium, make_policy()).by_status(BLOCKED)
+    assert "It would fit on n2" in d.reason
+    assert "1Gi short; the node budget would have to be 90%" in d.reason  # 9Gi / 10Gi
+
+
+def test_node_selector_and_taints_limit_where_it_would_fit():
+    from bot.model import Taint
+    tainted = [node("n1", 10000, 10 * GI), node("n2", 10000, 10 * GI, taints=(Taint("dedicated", "gpu", "NoSchedule"),))]
+    s = snap([mem_app("big", 3, 7), mem_app("x", 2, 2)], tainted)
+    (d,) = build_plan(s, make_policy()).by_status(BLOCKED)
+    assert "fit on n2" not in d.reason
+
+
+def test_cluster_budget_applies_too():
+    # Two nodes, 20Gi; cluster budget 50% = 10Gi, node budget 80% = 8Gi.
+    # n1: p 4Gi → wants 6Gi; n2: q 5Gi (steady). Cluster 9 → 11Gi > 10Gi: blocked although n1 (6 ≤ 8) fits.
+    data = {
+        "defaults": {"memory": NEUTRAL_MEMORY, "coverage": {"required": "0s"}, "guards": {"restart": False}},
+        "budgets": {"cluster": {"memory": 50}, "node": {"memory": 80}},
+    }
+    pol = build_policy([("t.yaml", None, data)], "t.yaml")
+    s = snap([mem_app("p", 4, 6), mem_app("q", 5, 5, "n2")], NODES)
+    (d,) = build_plan(s, pol).by_status(BLOCKED)
+    assert "cluster memory would be 11Gi against a budget of 10Gi" in d.reason
+
+
+def test_daemonset_counts_on_every_node():
+    ds = workload("agent", [container(resources=spec(100, 256 * MI), memory=pct(256 * MI))], nodes=("n1", "n2"), kind="DaemonSet")
+    plan = build_plan(snap([ds], NODES), make_policy())
+    assert [n.before.memory for n in plan.nodes] == [256 * MI, 256 * MI]
+    assert plan.cluster.before.memory == 512 * MI
+
+
+def test_pod_request_counts_init_containers_as_the_scheduler_does():
+    # app 100m + sidecar 50m = 150m; init 400m alone (+ sidecar 50m) = 450m → the pod reserves 450m CPU.
+    w = workload("x", [
+        container("app", resources=spec(100, 100 * MI)),
+        container("init", resources=spec(400, 10 * MI), init=True),
+        container("proxy", resources=spec(50, 20 * MI), init=True, sidecar=True),
+    ])
+    specs = {c.name: c.resources for c in w.containers}
+    assert pod_request(w, specs) == (450, 120 * MI)  # memory: max(100 + 20, 10 + 20) = 120Mi
+
+
+def test_urgent_upsizes_go_first_even_over_cap():
+    restarting = workload("oom", [container(resources=spec(100, GI), memory=pct(1.2 * GI), restarts=2)])
+    plain = [mem_app(f"d{i}", 2, 1, "n2") for i in range(3)]
+    pol = make_policy(max_changes=1)
+    plan = build_plan(snap([restarting] + plain, [node("n1", 10000, 10 * GI), node("n2", 10000, 20 * GI)]), pol)
+    assert [d.key for d in plan.selected] == ["default/oom/app"]
+
+
+def test_same_input_same_plan():
+    from bot.report.json_report import report_dict
+    a = report_dict(build_plan(scenario(), make_policy()))
+    b = report_dict(build_plan(scenario(), make_policy()))
+    assert a == b
+
+
+def test_selected_changes_respect_every_budget():
+    plan = build_plan(scenario(), make_policy())
+    for n in plan.nodes:
+        assert n.after.memory <= n.budget.memory or n.after.memory <= n.before.memory
+    assert all(d.status == SELECTED for d in plan.selected)
