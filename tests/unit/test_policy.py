@@ -1,0 +1,167 @@
+"""Policy files: layering and the errors users see."""
+
+import textwrap
+
+import pytest
+
+from bot.errors import InputError
+from bot.policy import load_policy
+from tests.unit.helpers import container, workload
+
+
+def write(tmp_path, text, name=".github/rightsizer.yaml"):
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def error_of(tmp_path, text) -> InputError:
+    write(tmp_path, text)
+    with pytest.raises(InputError) as exc:
+        load_policy(tmp_path)
+    return exc.value
+
+
+def test_no_policy_file_means_built_in_balanced(tmp_path):
+    p = load_policy(tmp_path)
+    assert p.source == "built-in defaults" and p.preset == "balanced"
+    cp = p.for_container(workload("x", [container()]), "app")
+    assert cp.memory.percentile == "p99" and cp.layers == ("preset balanced",)
+
+
+def test_layers_apply_in_order(tmp_path):
+    write(tmp_path, """
+        version: 1
+        preset: resource-advisor
+        defaults:
+          cpu: {margin: 0.5}
+        namespaces:
+          media:
+            cpu: {margin: 0.4}
+            memory: {percentile: p99}
+        workloads:
+          - match: {namespace: media, name: "jelly*"}
+            priority: 10
+            policy:
+              cpu: {margin: 0.1}
+          - match: {namespace: media}
+            priority: 1
+            policy:
+              cpu: {margin: 0.2}
+    """)
+    p = load_policy(tmp_path)
+    media = workload("sonarr", [container()], ns="media")
+    jelly = workload("jellyfin", [container()], ns="media")
+    other = workload("homepage", [container()], ns="default")
+    assert p.for_container(other, "app").cpu.margin == 0.5  # defaults over the preset's 0.30
+    assert p.for_container(media, "app").cpu.margin == 0.2  # rule (priority 1) over namespace 0.4
+    assert p.for_container(jelly, "app").cpu.margin == 0.1  # priority 10 applied last
+    assert p.for_container(jelly, "app").memory.percentile == "p99"  # from the namespace layer, untouched by rules
+    assert p.for_container(other, "app").cpu.max_increase_percent == 25  # still the resource-advisor preset
+
+
+def test_equal_priority_later_rule_wins(tmp_path):
+    write(tmp_path, """
+        workloads:
+          - match: {name: "a*"}
+            policy: {cpu: {margin: 0.1}}
+          - match: {name: "ab*"}
+            policy: {cpu: {margin: 0.2}}
+    """)
+    assert load_policy(tmp_path).for_container(workload("abc", [container()]), "app").cpu.margin == 0.2
+
+
+def test_rule_matches_kind_labels_and_container(tmp_path):
+    write(tmp_path, """
+        workloads:
+          - match: {kind: StatefulSet, labels: {tier: db}, container: "post*"}
+            policy: {mode: report}
+    """)
+    p = load_policy(tmp_path)
+    db = workload("pg", [container("postgres")], kind="StatefulSet", labels={"tier": "db"})
+    assert p.for_container(db, "postgres").mode == "report"
+    assert p.for_container(db, "exporter").mode == "pr"
+    assert p.for_container(workload("pg", [container("postgres")], labels={"tier": "db"}), "postgres").mode == "pr"
+
+
+def test_rule_can_switch_preset(tmp_path):
+    write(tmp_path, """
+        workloads:
+          - match: {namespace: legacy}
+            policy: {preset: resource-advisor, cpu: {margin: 0.5}}
+    """)
+    cp = load_policy(tmp_path).for_container(workload("x", [container()], ns="legacy"), "app")
+    assert cp.cpu.max_increase_percent == 25 and cp.cpu.margin == 0.5 and cp.memory.percentile == "p95"
+
+
+def test_no_downsize_and_excluded_containers(tmp_path):
+    write(tmp_path, """
+        noDownsize: ["media/jellyfin", "media/immich-*"]
+        excludeContainers: [gluetun]
+    """)
+    p = load_policy(tmp_path)
+    assert p.for_container(workload("immich-server", [container()], ns="media"), "app").guards.no_downsize
+    assert not p.for_container(workload("sonarr", [container()], ns="media"), "app").guards.no_downsize
+    assert p.for_container(workload("qbittorrent", [container()], ns="media"), "gluetun").exclude
+    assert p.for_container(workload("x", [container()]), "istio-proxy").exclude  # built in
+
+
+def test_policy_directory_merges_files_in_name_order(tmp_path):
+    write(tmp_path, "preset: balanced\nbudgets: {node: {cpu: 70}}\n", ".github/rightsizer/00-base.yaml")
+    write(tmp_path, "budgets: {node: {memory: 75}}\nworkloads:\n  - match: {namespace: x}\n    policy: {mode: off}\n", ".github/rightsizer/10-x.yaml")
+    p = load_policy(tmp_path)
+    assert (p.budgets.node_cpu, p.budgets.node_memory) == (70, 75)
+    assert p.for_container(workload("a", [container()], ns="x"), "app").mode == "off"
+    assert p.source == ".github/rightsizer/00-base.yaml, .github/rightsizer/10-x.yaml"
+
+
+def test_conflicting_scalars_across_files_name_both(tmp_path):
+    write(tmp_path, "preset: balanced\n", ".github/rightsizer/a.yaml")
+    write(tmp_path, "version: 1\npreset: resource-advisor\n", ".github/rightsizer/b.yaml")
+    with pytest.raises(InputError) as exc:
+        load_policy(tmp_path)
+    e = exc.value
+    assert e.file == ".github/rightsizer/b.yaml" and e.line == 2 and "a.yaml" in e.message
+
+
+@pytest.mark.parametrize(
+    "text, line, field, words",
+    [
+        ("version: 1\ndefaults:\n  cpu:\n    margn: 0.2\n", 4, "defaults.cpu.margn", "unknown field 'margn'"),
+        ("version: 1\nmode: sometimes\n", 2, "mode", "is not one of"),
+        ("defaults:\n  memory:\n    min: 12 parsecs\n", 3, "defaults.memory.min", "does not match"),
+        ("workloads:\n  - match: {namespace: a}\n    priority: high\n", 3, "workloads[0].priority", "is not of type 'integer'"),
+        ("workloads:\n  - policy: {mode: pr}\n", 2, "workloads[0]", "'match' is a required property"),
+        ("defaults:\n  cpu:\n    min: 2\n    max: 500m\n", 3, "defaults.cpu.min", "min 2 is above max 500m"),
+        ("budgets:\n  node:\n    cpu: 140\n", 3, "budgets.node.cpu", "greater than the maximum"),
+        ("nodePools:\n  - name: w\n    selector: {}\n    terraform: {file: a.tfvars, variable: worker_count}\n    min: 5\n    max: 2\n", 5, "nodePools[0].min", "above max"),
+    ],
+)
+def test_errors_name_file_line_and_field(tmp_path, text, line, field, words):
+    e = error_of(tmp_path, text)
+    assert e.file == ".github/rightsizer.yaml"
+    assert e.line == line, str(e)
+    assert e.field == field, str(e)
+    assert words in e.message, str(e)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    e = error_of(tmp_path, "defaults:\n  cpu: [unclosed\nmode: pr\n")
+    assert e.file == ".github/rightsizer.yaml" and e.line is not None and "not valid YAML" in e.message
+
+
+def test_duplicate_keys_are_an_error(tmp_path):
+    e = error_of(tmp_path, "mode: pr\nmode: off\n")
+    assert "not valid YAML" in e.message
+
+
+def test_explicit_missing_path(tmp_path):
+    with pytest.raises(InputError) as exc:
+        load_policy(tmp_path, "nope.yaml")
+    assert exc.value.file == "nope.yaml"
+
+
+def test_annotation_format():
+    e = InputError(".github/rightsizer.yaml", "bad\nthing", line=4, field="defaults.cpu")
+    assert e.annotation() == "::error file=.github/rightsizer.yaml,line=4,title=rightsizer::defaults.cpu: bad%0Athing"
