@@ -179,6 +179,8 @@ class Policy:
     pr: Mapping[str, Any] = field(default_factory=dict)
     node_pools: tuple[Mapping[str, Any], ...] = ()
     overrides: Overrides = Overrides()
+    # Containers the GitOps adapter could not find in the repo: key → reason (set by the pipeline).
+    not_in_git: Mapping[str, str] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
     _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 

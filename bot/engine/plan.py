@@ -108,8 +108,11 @@ def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Deci
             hpa_name=hpa.name if hpa else "",
             pin=policy.overrides.pin_for(workload.namespace, workload.name, c.name),
         )
+        key = f"{workload.namespace}/{workload.name}/{c.name}"
         if rec.blocked:
             status, reason = SKIPPED, rec.blocked
+        elif rec.changed and key in policy.not_in_git:
+            status, reason = SKIPPED, "not found in Git: " + policy.not_in_git[key]
         elif not rec.changed:
             status, reason = UNCHANGED, "within the deadband or already right"
         elif workload.is_batch:

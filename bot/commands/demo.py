@@ -1,0 +1,49 @@
+"""`rightsizer demo`: the whole job on a bundled homelab (two very different nodes, about 25 apps)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.commands.plan import write_outputs
+from bot.report.markdown import FileLines, render_terminal_summary
+
+DEMO = Path(__file__).resolve().parent.parent / "demo"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run on the bundled homelab demo and show the PR it would open", description=__doc__)
+    p.add_argument("--out", metavar="DIR", default="rightsizer-demo", help="where to put the patched demo repo and the PR text (default: ./rightsizer-demo)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.pipeline import run_pipeline
+    from bot.snapshot import load_snapshot
+
+    out = Path(args.out)
+    repo = out / "repo"
+    if repo.exists():
+        shutil.rmtree(repo)
+    shutil.copytree(DEMO / "repo", repo, ignore=shutil.ignore_patterns("INVENTORY.md"))
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=demo", "-c", "user.email=demo@example.invalid", "commit", "-qm", "demo homelab")
+    snapshot = load_snapshot(DEMO / "snapshot.yaml")
+    result = run_pipeline(repo, snapshot, None, write=True)
+    write_outputs(out, result)
+    files = [FileLines(e.path, tuple(e.lines)) for e in result.edits]
+    print("Rightsizer demo: a homelab with a Lenovo m720q, a Raspberry Pi 4 and one Proxmox VM worker.\n")
+    sys.stdout.write(render_terminal_summary(result.plan, files))
+    print(f"\nThe PR it would open: {out / 'pr.md'}")
+    print(f"The patch:            {out / 'changes.diff'}   (see it in context: git -C {repo} diff)")
+    print(f"Every decision:       {out / 'report.json'}")
+    return 0
+
+
+def _git(repo: Path, *args: str) -> None:
+    if shutil.which("git"):
+        subprocess.run(["git", "-C", str(repo), *args], check=True)

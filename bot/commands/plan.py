@@ -1,0 +1,77 @@
+"""`rightsizer plan`: snapshot + repo + policy → report.json, pr.md, changes.diff (and, with --write, patched files)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bot.errors import InputError
+from bot.policy import Overrides
+from bot.report.markdown import FileLines, render_terminal_summary
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="compute recommendations, node fit and the PR text", description=__doc__)
+    p.add_argument("--snapshot", metavar="FILE", help="snapshot file (JSON or YAML); see `rightsizer snapshot`")
+    p.add_argument("--repo", metavar="DIR", help="GitOps repository checkout to map and patch")
+    p.add_argument("--policy", metavar="PATH", help="policy file or folder (default: .github/rightsizer.yaml or .github/rightsizer/ in the repo)")
+    p.add_argument("--out", metavar="DIR", help="write report.json, pr.md and changes.diff here")
+    p.add_argument("--write", action="store_true", help="patch the files in the repo checkout")
+    p.add_argument("--mode", choices=["off", "report", "pr"], help="override the policy's mode")
+    p.add_argument("--max-changes", type=int, metavar="N", help="override the policy's cap of changes per PR")
+    p.add_argument("--namespaces", default="", metavar="NS[,NS…]", help="only these namespaces")
+    p.add_argument("--github-annotations", action="store_true", help="also print errors as GitHub workflow annotations")
+    p.add_argument("--quiet", action="store_true", help="no summary on stdout")
+    p.set_defaults(run=run)
+
+
+def load_input_snapshot(args: argparse.Namespace):
+    if args.snapshot:
+        from bot.snapshot import load_snapshot
+
+        return load_snapshot(args.snapshot)
+    try:
+        from bot.commands.snapshot import collect_from_args
+    except ImportError:
+        collect_from_args = None
+    if collect_from_args is None or not getattr(args, "prometheus_url", None):
+        raise InputError("<command line>", "give --snapshot FILE (or collect live: see `rightsizer snapshot --help`)", field="--snapshot")
+    return collect_from_args(args)
+
+
+def write_outputs(out: Path, result) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "report.json", out / "pr.md"]
+    written[0].write_text(json.dumps(result.report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    body = result.drafts[0].body if result.drafts else result.step_summary
+    written[1].write_text(body, encoding="utf-8")
+    diff = result.drafts[0].diff if result.drafts else ""
+    (out / "changes.diff").write_text(diff, encoding="utf-8")
+    written.append(out / "changes.diff")
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.pipeline import run_pipeline
+
+    if args.write and not args.repo:
+        raise InputError("<command line>", "--write needs --repo", field="--write")
+    repo = Path(args.repo) if args.repo else None
+    if repo is not None and not repo.is_dir():
+        raise InputError(str(repo), "repository folder not found", field="--repo")
+    snapshot = load_input_snapshot(args)
+    result = run_pipeline(
+        repo, snapshot, args.policy, Overrides(),
+        mode_override=args.mode, max_changes=args.max_changes,
+        namespaces=tuple(n for n in args.namespaces.split(",") if n), write=args.write,
+    )
+    if args.out:
+        write_outputs(Path(args.out), result)
+    for warning in result.warnings:
+        print(f"rightsizer: warning: {warning}", file=sys.stderr)
+    if not args.quiet:
+        files = [FileLines(e.path, tuple(e.lines)) for e in result.edits]
+        sys.stdout.write(render_terminal_summary(result.plan, files))
+    return 0
