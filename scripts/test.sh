@@ -13,7 +13,7 @@ if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 export PATH="$PWD/.venv/bin:$PATH"
-export VIRTUAL_ENV="$PWD/.venv"
+export VIRTUAL_ENV="$PWD/.venv" PYTHON="$PWD/.venv/bin/python"
 python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
 bash scripts/install-deps.sh
 python -m pytest -q "$@"
