@@ -1,0 +1,91 @@
+"""A PyGithub client with GitHub's rate-limit manners, and the clean stop when they run out.
+
+PyGithub's ``GithubRetry`` already retries 5xx and rate-limited 403s (waiting for
+``X-RateLimit-Reset`` or a secondary-limit pause); we add 429, honour ``Retry-After`` on it,
+allow PATCH/DELETE retries (our PATCHes are idempotent: forced ref moves and PR edits), and
+cap every wait so a run that cannot finish stops with a message instead of sleeping for an hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry
+from github.GithubException import RateLimitExceededException
+from urllib3 import Retry
+from urllib3.exceptions import MaxRetryError
+
+try:  # PyGithub >= 2.7
+    from github.GithubException import RateLimitExceededExceedsMaxWait
+except ImportError:  # pragma: no cover
+    RateLimitExceededExceedsMaxWait = RateLimitExceededException  # type: ignore[misc,assignment]
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    base_url: str = "https://api.github.com"
+    retries: int = 6
+    max_wait: float = 300.0  # longest single rate-limit wait we accept, seconds
+    secondary_wait: float = 60.0  # pause after a secondary rate limit without Retry-After
+    backoff: float = 1.0  # urllib3 exponential backoff factor for 5xx
+    write_pause: float = 1.0  # GitHub asks integrations to space out writes by ~1 s
+    timeout: int = 30
+
+
+def connect(token: str, settings: ClientSettings = ClientSettings()) -> Github:
+    retry = GithubRetry(
+        total=settings.retries,
+        secondary_rate_wait=settings.secondary_wait,
+        max_rate_limit_wait=settings.max_wait,
+        status_forcelist=list(range(500, 600)) + [429],
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH", "DELETE"},
+        backoff_factor=settings.backoff,
+        retry_after_max=int(settings.max_wait),
+        respect_retry_after_header=True,
+    )
+    return Github(
+        auth=Auth.Token(token),
+        base_url=settings.base_url,
+        retry=retry,
+        timeout=settings.timeout,
+        seconds_between_requests=0,
+        seconds_between_writes=settings.write_pause,
+        user_agent="rightsizer",
+    )
+
+
+def bot_login(gh: Github, fallback: str) -> str:
+    """The login PRs are authored by. ``GITHUB_TOKEN`` and app tokens cannot call ``GET /user``
+    (403 "Resource not accessible by integration"); they author as ``fallback``."""
+    try:
+        return gh.get_user().login
+    except GithubException as exc:
+        if exc.status in (401, 403, 404):
+            return fallback
+        raise
+
+
+class BudgetExhausted(RuntimeError):
+    """GitHub would not take more requests within the waits we accept."""
+
+
+def explain_failure(exc: BaseException) -> str | None:
+    """A one-line explanation for API failures that end the run cleanly, else None."""
+    if isinstance(exc, (RateLimitExceededException, RateLimitExceededExceedsMaxWait)):
+        return ("GitHub API rate limit exhausted (waiting would exceed the configured maximum); "
+                "nothing more was written. The next scheduled run continues where this one stopped.")
+    if isinstance(exc, (requests.exceptions.RetryError, MaxRetryError)):
+        return ("GitHub API kept failing after retries (server errors or rate limits); "
+                "nothing more was written. The next run continues where this one stopped.")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return "Could not reach the GitHub API; nothing more was written."
+    if isinstance(exc, GithubException):
+        msg = exc.data.get("message") if isinstance(exc.data, dict) else None
+        if exc.status in (401,):
+            return "The GitHub token was rejected (401). Check the `token` input."
+        if exc.status == 403 and msg and "not accessible" in msg:
+            return (f"GitHub refused a write ({msg}). The job needs `permissions: contents: write, "
+                    "pull-requests: write, issues: write`.")
+        return f"GitHub API error {exc.status}: {msg or exc.data}"
+    return None

@@ -1,0 +1,185 @@
+"""Handling ``/rightsize`` comments on the bot's PRs.
+
+Order matters for manners and safety: cheap filters first (edited/deleted comments, plain
+issues, bots, comments that are not commands, PRs that are not ours), then 👀 so the person
+knows we saw it, then the authoritative permission check (``author_association`` cannot be
+trusted alone: members of private orgs show as CONTRIBUTOR or NONE), then the command.
+Every path ends in a reply and 👍 or 😕; no input crashes the handler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+from github import GithubException
+from github.Repository import Repository
+
+from bot.github import state as prstate
+from bot.github.body import COMMANDS_HELP
+from bot.github.commands import CommandError, is_command, parse
+from bot.github.publish import BRANCH_PREFIX, Published
+from bot.policy import Overrides
+
+WRITE_ROLES = {"admin", "maintain", "write"}
+# MANNEQUIN is a placeholder for an imported, unclaimed account: it cannot hold any permission.
+NEVER_AUTHORISED = {"MANNEQUIN"}
+MAX_REPLY = 60_000
+
+
+class Runner(Protocol):
+    """What a command needs from the rest of the bot (wired in ``bot.commands.event``)."""
+
+    def recompute(self, *, force: bool, reason: str) -> list[Published]: ...
+
+    def explain(self, ref: str) -> str: ...
+
+
+@dataclass
+class Outcome:
+    status: str  # ignored | refused | invalid | done | failed
+    detail: str = ""
+    reply: str | None = None
+    reactions: list[str] = field(default_factory=list)
+
+
+def _get(d: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, Mapping):
+            return None
+        d = d.get(key)
+    return d
+
+
+def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: str, runner: Runner) -> Outcome:
+    action = _get(payload, "action")
+    body = _get(payload, "comment", "body")
+    login = _get(payload, "comment", "user", "login") or ""
+    user_type = _get(payload, "comment", "user", "type")
+    number = _get(payload, "issue", "number")
+    comment_id = _get(payload, "comment", "id")
+    if action != "created":
+        return Outcome("ignored", f"comment {action}: only new comments are commands")
+    if not _get(payload, "issue", "pull_request"):
+        return Outcome("ignored", "comment on an issue, not a pull request")
+    if not isinstance(body, str) or not is_command(body):
+        return Outcome("ignored", "not a /rightsize command")
+    if user_type == "Bot" or login.endswith("[bot]"):
+        return Outcome("ignored", f"comment by bot {login}")
+    if not isinstance(number, int) or not isinstance(comment_id, int) or not login:
+        return Outcome("ignored", "payload lacks issue number, comment id or user")
+
+    pr = repo.get_pull(number)
+    if pr.user.login != bot_login or not pr.head.ref.startswith(BRANCH_PREFIX):
+        return Outcome("ignored", f"PR #{number} is not a Rightsizer PR")
+    comment = pr.get_issue_comment(comment_id)
+    out = Outcome("done")
+
+    def react(kind: str) -> None:
+        try:
+            comment.create_reaction(kind)
+            out.reactions.append(kind)
+        except GithubException:
+            pass  # a missing reaction must not hide the reply
+
+    def reply(text: str) -> None:
+        text = f"@{login} {text}"
+        if len(text) > MAX_REPLY:
+            text = text[: MAX_REPLY - 40].rsplit("\n", 1)[0] + "\n\n_(trimmed)_"
+        out.reply = text
+        pr.create_issue_comment(text)
+
+    react("eyes")
+    if not _authorised(repo, login, _get(payload, "comment", "author_association")):
+        out.status, out.detail = "refused", f"{login} lacks write access"
+        reply("only people with write access to this repository can run `/rightsize` commands.")
+        react("confused")
+        return out
+    try:
+        command = parse(body)
+    except CommandError as err:
+        out.status, out.detail = "invalid", str(err)
+        reply(f"{err}\n\n<details><summary>Commands</summary>\n\n{COMMANDS_HELP}\n\n</details>")
+        react("confused")
+        return out
+
+    try:
+        text = _execute(command, pr, login, runner)
+    except Exception as exc:  # noqa: BLE001 - the person gets an answer, the log gets the detail
+        out.status, out.detail = "failed", f"{type(exc).__name__}: {exc}"
+        reply(f"`/rightsize {command.verb}` failed: {_one_line(exc)}. The workflow run log has the details.")
+        react("confused")
+        return out
+    reply(text)
+    react("+1")
+    out.detail = command.verb
+    return out
+
+
+def _authorised(repo: Repository, login: str, association: Any) -> bool:
+    if association in NEVER_AUTHORISED:
+        return False
+    try:
+        permission = repo.get_collaborator_permission(login)
+    except GithubException as exc:
+        if exc.status == 404:  # not a collaborator at all
+            return False
+        raise
+    return permission in WRITE_ROLES
+
+
+def _save_state(pr: Any, new: prstate.PrState) -> None:
+    pr.edit(body=prstate.strip(pr.body or "") + "\n\n" + prstate.render(new) + "\n")
+
+
+def _execute(command: Any, pr: Any, login: str, runner: Runner) -> str:
+    verb = command.verb
+    if verb == "help":
+        return "here is what I understand:\n\n" + COMMANDS_HELP
+    if verb in ("skip", "pin"):
+        old = prstate.parse(pr.body)
+        new = old.with_skip(command.ref) if verb == "skip" else old.with_pin(command.pin)
+        if new != old:
+            _save_state(pr, new)
+        what = f"skip `{command.ref}`" if verb == "skip" else f"pin `{command.ref}` ({_pin_text(command.pin)})"
+        return (f"noted: {what}. It is kept in this PR's hidden state and applies from the next run; "
+                "comment `/rightsize recompute` to apply it now.")
+    if verb == "explain":
+        return runner.explain(command.ref)
+    results = runner.recompute(force=verb == "rebase", reason=f"@{login} commented `/rightsize {verb}`")
+    return "done. " + (" ".join(_describe(r) for r in results) or "Nothing to publish.")
+
+
+def _pin_text(pin: Any) -> str:
+    from bot.quantity import human
+
+    parts = []
+    if pin.cpu is not None:
+        parts.append(f"cpu {human('cpu', pin.cpu)}")
+    if pin.memory is not None:
+        parts.append(f"memory {human('memory', pin.memory)}")
+    return ", ".join(parts)
+
+
+def _describe(r: Published) -> str:
+    where = f" #{r.pr_number}" if r.pr_number else ""
+    words = {
+        "created": f"Opened{where} for `{r.scope}`.",
+        "updated": f"Updated{where} (`{r.scope}`).",
+        "unchanged": f"`{r.scope}`{where}: the plan is the same, nothing to update.",
+        "paused": f"`{r.scope}`{where}: the branch has commits that are not mine; `/rightsize rebase` overwrites them.",
+        "closed": f"Closed{where}: nothing left to change for `{r.scope}`.",
+        "none": f"`{r.scope}`: nothing to change.",
+    }
+    return words.get(r.action, f"`{r.scope}`: {r.action}.")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.replace("`", "'")[:300]
+
+
+def overrides_of(states: list[prstate.PrState]) -> Overrides:
+    from bot.github.publish import merged_overrides
+
+    return merged_overrides(states)

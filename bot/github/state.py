@@ -1,0 +1,113 @@
+"""The hidden state a PR carries in its body, between runs.
+
+GitHub Actions runs are stateless, so what the bot must remember (the plan it last
+published, the branch head it wrote, the labels it added, the skips and pins people asked
+for) lives in an HTML comment at the end of the PR description. A human can read it with
+"Edit" and may change it (e.g. delete a skip); the bot reads it back before every run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.policy import Pin
+
+MARKER = "rightsizer-state"
+_RE = re.compile(r"<!--\s*" + MARKER + r":\s*(\{.*?\})\s*-->", re.S)
+
+
+@dataclass(frozen=True)
+class PrState:
+    fingerprint: str = ""
+    branch_sha: str = ""
+    base_sha: str = ""
+    files_digest: str = ""
+    labels_added: tuple[str, ...] = ()
+    skips: tuple[str, ...] = ()
+    pins: tuple[Pin, ...] = ()
+    summary_lines: tuple[str, ...] = ()
+    paused: bool = False  # someone else pushed to the branch; wait for /rightsize rebase
+
+    def with_skip(self, ref: str) -> "PrState":
+        return self if ref in self.skips else replace(self, skips=tuple(sorted({*self.skips, ref})))
+
+    def with_pin(self, pin: Pin) -> "PrState":
+        others = tuple(p for p in self.pins if p.ref != pin.ref)
+        return replace(self, pins=tuple(sorted(others + (pin,), key=lambda p: p.ref)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "fingerprint": self.fingerprint,
+            "branch_sha": self.branch_sha,
+            "base_sha": self.base_sha,
+            "files_digest": self.files_digest,
+            "labels_added": list(self.labels_added),
+            "skips": list(self.skips),
+            "pins": [{"ref": p.ref, "cpu": p.cpu, "memory": p.memory} for p in self.pins],
+            "summary_lines": list(self.summary_lines),
+            "paused": self.paused,
+        }
+
+
+def render(state: PrState) -> str:
+    # "--" cannot appear inside an HTML comment; JSON escapes keep it out (see _safe).
+    return f"<!-- {MARKER}: {_safe(json.dumps(state.to_json(), sort_keys=True))} -->"
+
+
+def _safe(text: str) -> str:
+    return text.replace("--", "-\\u002d").replace(">", "\\u003e")
+
+
+def parse(body: str | None) -> PrState:
+    """The state in a PR body; an absent or damaged marker gives an empty state (never an error:
+    the worst case is one extra rationale comment)."""
+    if not body:
+        return PrState()
+    m = None
+    for m in _RE.finditer(body):
+        pass
+    if m is None:
+        return PrState()
+    try:
+        raw = json.loads(m.group(1))
+    except ValueError:
+        return PrState()
+    if not isinstance(raw, dict):
+        return PrState()
+    return from_json(raw)
+
+
+def from_json(raw: dict[str, Any]) -> PrState:
+    def strs(key: str) -> tuple[str, ...]:
+        value = raw.get(key) or []
+        return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+    pins: list[Pin] = []
+    for p in raw.get("pins") or []:
+        if isinstance(p, dict) and isinstance(p.get("ref"), str):
+            cpu, mem = p.get("cpu"), p.get("memory")
+            pins.append(Pin(
+                ref=p["ref"],
+                cpu=cpu if isinstance(cpu, int) and not isinstance(cpu, bool) else None,
+                memory=mem if isinstance(mem, int) and not isinstance(mem, bool) else None,
+            ))
+    return PrState(
+        fingerprint=str(raw.get("fingerprint") or ""),
+        branch_sha=str(raw.get("branch_sha") or ""),
+        base_sha=str(raw.get("base_sha") or ""),
+        files_digest=str(raw.get("files_digest") or ""),
+        labels_added=strs("labels_added"),
+        skips=strs("skips"),
+        pins=tuple(pins),
+        summary_lines=strs("summary_lines"),
+        paused=raw.get("paused") is True,
+    )
+
+
+def strip(body: str) -> str:
+    """The body without its state marker (to compare what humans see)."""
+    return _RE.sub("", body).rstrip()
