@@ -95,6 +95,69 @@ def summary_line(d) -> str:
     return f"`{d.key}`: {moves}" + (f" — {why}" if why else "")
 
 
+def _seconds_since_change(repo_dir: Path, file: str, collected_at: str) -> float | None:
+    """How long ago the count file last changed in Git (the cooldown clock), measured at collection time."""
+    import subprocess
+    from datetime import datetime
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo_dir), "log", "-1", "--format=%ct", "--", file],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    if not out:
+        return None
+    now = datetime.fromisoformat(collected_at.replace("Z", "+00:00")).timestamp()
+    return max(0.0, now - int(out))
+
+
+def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, policy: Policy) -> tuple[list[PullRequestDraft], list[str], list[Any]]:
+    """One draft per pool whose count should change; notes for the others."""
+    from bot.engine.nodepools import pools_from_policy, propose
+    from bot.report.nodepool_markdown import render_pool_body, render_pool_note
+
+    drafts, notes, proposals = [], [], []
+    if repo_dir is None or not policy.node_pools:
+        return drafts, notes, proposals
+    from bot.gitops import tfvars
+
+    for pool in pools_from_policy(policy.node_pools):
+        path = repo_dir / pool.file
+        try:
+            current = tfvars.read_count(path, pool.variable)
+        except tfvars.CountError as exc:
+            notes.append(f"Node pool `{pool.name}`: {exc}")
+            continue
+        proposal = propose(
+            snapshot, plan, pool, policy.budgets, current,
+            seconds_since_last_change=_seconds_since_change(repo_dir, pool.file, snapshot.collected_at),
+        )
+        proposals.append(proposal)
+        notes.append(render_pool_note(proposal))
+        if not proposal.changed:
+            continue
+        before = path.read_bytes()
+        after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed).encode("utf-8")
+        line = next((i for i, (a, b) in enumerate(zip(before.splitlines(), after.splitlines()), 1) if a != b), None)
+        drafts.append(
+            PullRequestDraft(
+                scope="nodes",
+                title=f"Scale node pool {pool.name}: {proposal.current} → {proposal.proposed} nodes",
+                body=render_pool_body(proposal, line),
+                files={pool.file: after},
+                changes=1,
+                labels=tuple(policy.pr.get("labels", ("rightsizer",))) + ("nodes",),
+                fingerprint=hashlib.sha256(f"{pool.name}:{proposal.current}:{proposal.proposed}".encode()).hexdigest()[:16],
+                summary_lines=[f"`{pool.name}`: {pool.variable} {proposal.current} → {proposal.proposed} ({'; '.join(proposal.reasons)})"],
+                diff="".join(__import__("difflib").unified_diff(
+                    before.decode().splitlines(True), after.decode().splitlines(True), f"a/{pool.file}", f"b/{pool.file}")),
+            )
+        )
+    return drafts, notes, proposals
+
+
 def _diff(edits: list[Any]) -> str:
     if not edits:
         return ""
@@ -138,9 +201,17 @@ def run_pipeline(
         files = [FileLines(e.path, tuple(e.lines), tuple(getattr(e, "refs", ()))) for e in edits]
 
     unmapped_list = sorted(unmapped.items())
-    report = report_dict(plan, {"unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list], "warnings": warnings})
+    pool_drafts, pool_notes, _ = node_pool_drafts(repo_dir, snapshot, plan, policy)
+    report = report_dict(plan, {
+        "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
+        "warnings": warnings,
+        "nodePools": pool_notes,
+    })
     body = render_pr_body(plan, files, unmapped_list, details_url=details_url)
     step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000)
+    if pool_notes:
+        step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
+        step_summary += "".join("\n" + d.body for d in pool_drafts)
     drafts = []
     if plan.selected and policy.mode != "off":
         labels = tuple(policy.pr.get("labels", ("rightsizer",)))
@@ -157,6 +228,8 @@ def run_pipeline(
                 diff=_diff(edits),
             )
         )
+    if policy.mode == "pr":
+        drafts.extend(pool_drafts)
     return PipelineResult(
         drafts=drafts,
         report=report,
