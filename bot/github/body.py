@@ -49,7 +49,8 @@ def compose(
         # The summary lines only feed the next rationale diff; never let them crowd out the body.
         from dataclasses import replace
         marker = prstate.render(replace(state, summary_lines=()))
-    charts = node_charts(report or {})
+    # The report renderer may already draw the node chart; never draw it twice.
+    charts = "" if "xychart-beta" in body else node_charts(report or {})
     fit = f"\n\n### Requests per node, before and after\n\n{charts}" if charts else ""
     footer = (
         "\n\n---\n<details><summary>Commands</summary>\n\n" + COMMANDS_HELP + "\n\n</details>"

@@ -51,25 +51,39 @@ def _get(d: Any, *path: str) -> Any:
     return d
 
 
-def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: str, runner: Runner) -> Outcome:
+def prefilter(payload: Mapping[str, Any]) -> str | None:
+    """Why this event is not a command for us (no API call needed), or None."""
     action = _get(payload, "action")
     body = _get(payload, "comment", "body")
     login = _get(payload, "comment", "user", "login") or ""
-    user_type = _get(payload, "comment", "user", "type")
-    number = _get(payload, "issue", "number")
-    comment_id = _get(payload, "comment", "id")
     if action != "created":
-        return Outcome("ignored", f"comment {action}: only new comments are commands")
+        return f"comment {action}: only new comments are commands"
     if not _get(payload, "issue", "pull_request"):
-        return Outcome("ignored", "comment on an issue, not a pull request")
+        return "comment on an issue, not a pull request"
     if not isinstance(body, str) or not is_command(body):
-        return Outcome("ignored", "not a /rightsize command")
-    if user_type == "Bot" or login.endswith("[bot]"):
-        return Outcome("ignored", f"comment by bot {login}")
-    if not isinstance(number, int) or not isinstance(comment_id, int) or not login:
-        return Outcome("ignored", "payload lacks issue number, comment id or user")
+        return "not a /rightsize command"
+    if _get(payload, "comment", "user", "type") == "Bot" or login.endswith("[bot]"):
+        return f"comment by bot {login}"
+    if not isinstance(_get(payload, "issue", "number"), int) or not isinstance(_get(payload, "comment", "id"), int) or not login:
+        return "payload lacks issue number, comment id or user"
+    return None
 
-    pr = repo.get_pull(number)
+
+def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: str, runner: Runner) -> Outcome:
+    skip = prefilter(payload)
+    if skip:
+        return Outcome("ignored", skip)
+    body: str = _get(payload, "comment", "body")
+    login: str = _get(payload, "comment", "user", "login")
+    number: int = _get(payload, "issue", "number")
+    comment_id: int = _get(payload, "comment", "id")
+
+    try:
+        pr = repo.get_pull(number)
+    except GithubException as exc:
+        if exc.status == 404:
+            return Outcome("ignored", f"PR #{number} not found")
+        raise
     if pr.user.login != bot_login or not pr.head.ref.startswith(BRANCH_PREFIX):
         return Outcome("ignored", f"PR #{number} is not a Rightsizer PR")
     comment = pr.get_issue_comment(comment_id)

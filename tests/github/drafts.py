@@ -62,3 +62,39 @@ REPORT = {
          "before": {"cpu": 500, "memory": 2 * 2**30}, "after": {"cpu": 450, "memory": 2 * 2**30}},
     ]
 }
+
+
+@dataclass
+class HandResult:
+    drafts: list
+    report: dict
+    step_summary: str
+    explain: object
+    warnings: list = field(default_factory=list)
+
+
+class HandPlanner:
+    """A stand-in for ``bot.pipeline.run_pipeline`` with the same call shape, for publishing and
+    command tests that must not depend on the engine's numbers: it proposes ``wanted``
+    (repo path -> (cpu, memory)) minus whatever the overrides skip, and records its calls."""
+
+    def __init__(self, work: Path, wanted: dict[str, tuple[str, str]]):
+        self.work, self.wanted = work, dict(wanted)
+        self.calls: list = []
+
+    def __call__(self, repo_dir, snapshot, policy_path, overrides, **kw):
+        self.calls.append((overrides, kw))
+        keep = {path: v for path, v in self.wanted.items()
+                if not overrides.skipped("media", Path(path).stem, "app")}
+        drafts = [resize(self.work, keep)] if keep else []
+        summary = "# Rightsizer\n\n" + "\n".join(f"- {p}" for p in sorted(keep)) + "\n"
+        return HandResult(drafts, REPORT, summary, lambda ref: f"### Why `{ref}`\n\np95 usage plus headroom.")
+
+
+MINIMAL_SNAPSHOT = """\
+version: 1
+collectedAt: "2026-11-22T10:00:00Z"
+window: 14d
+nodes: []
+workloads: []
+"""

@@ -413,7 +413,7 @@ class GitHubEmulator:
             legacy = {"maintain": "write", "triage": "read"}.get(perm, perm)
             out = self._ex("repository-collaborator-permission-response-if-user-has-admin-permissions")
             out.update(permission=legacy, role_name=perm)
-            out["user"] = {**self.user(who), "permissions": {
+            out["user"] = {**self.user(who), "role_name": perm, "permissions": {
                 "admin": perm == "admin", "maintain": perm in ("admin", "maintain"),
                 "push": perm in ("admin", "maintain", "write"), "triage": perm != "read", "pull": True}}
             return 200, out
