@@ -1,5 +1,7 @@
-"""The ``rightsizer`` command line. Each subcommand lives in ``bot/commands/<name>.py``
-and exposes ``register(subparsers)`` and ``run(args) -> int``."""
+"""Right-size Kubernetes workloads from measured usage, through one reviewed GitOps pull request.
+
+Each subcommand lives in bot/commands/<name>.py and exposes register(subparsers) and run(args) -> int.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ SUBCOMMANDS = ("demo", "plan", "snapshot", "run", "event")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rightsizer", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="rightsizer", description=__doc__.split("\n")[0],
+                                     epilog="Exit codes: 0 done, 2 bad input (nothing written), 1 other failures.")
     parser.add_argument("--version", action="version", version=f"rightsizer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
