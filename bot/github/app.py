@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bot.github.client import ClientSettings, bot_login, connect
-from bot.github.publish import DEFAULT_BOT_LOGIN, Published, Target, close_stale, merged_overrides, publish, read_state
+from bot.github.publish import Published, Target, close_stale, merged_overrides, publish, read_state
 from bot.model import Snapshot
 from bot.policy import Overrides
 
@@ -72,7 +72,7 @@ class Session:
         if gh_cfg is not None:
             gh = connect(gh_cfg.token, _with_base(gh_cfg.settings, gh_cfg.api_url))
             self.repo = gh.get_repo(gh_cfg.repository)
-            login = gh_cfg.bot_login or bot_login(gh, DEFAULT_BOT_LOGIN)
+            login = gh_cfg.bot_login or bot_login(gh)
             self.target = Target(repo=self.repo, base=gh_cfg.base or self.repo.default_branch, bot_login=login,
                                  base_sha=_head_sha(cfg.repo_dir), run_url=cfg.run_url)
 

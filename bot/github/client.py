@@ -55,14 +55,18 @@ def connect(token: str, settings: ClientSettings = ClientSettings()) -> Github:
     )
 
 
-def bot_login(gh: Github, fallback: str) -> str:
-    """The login PRs are authored by. ``GITHUB_TOKEN`` and app tokens cannot call ``GET /user``
-    (403 "Resource not accessible by integration"); they author as ``fallback``."""
+def bot_login(gh: Github) -> str | None:
+    """The login PRs are authored by, or None when the token cannot tell.
+
+    ``GITHUB_TOKEN`` and GitHub App installation tokens cannot call ``GET /user`` (403
+    "Resource not accessible by integration") and have no API to learn their own bot login;
+    they author as ``github-actions[bot]`` or ``<app-slug>[bot]``, both of type Bot. None
+    then means "a Bot account" (see ``publish.is_ours``)."""
     try:
         return gh.get_user().login
     except GithubException as exc:
         if exc.status in (401, 403, 404):
-            return fallback
+            return None
         raise
 
 
@@ -78,6 +82,10 @@ def explain_failure(exc: BaseException) -> str | None:
     if isinstance(exc, (requests.exceptions.RetryError, MaxRetryError)):
         return ("GitHub API kept failing after retries (server errors or rate limits); "
                 "nothing more was written. The next run continues where this one stopped.")
+    from bot.github.publish import PublishError
+
+    if isinstance(exc, PublishError):
+        return str(exc)
     if isinstance(exc, requests.exceptions.ConnectionError):
         return "Could not reach the GitHub API; nothing more was written."
     if isinstance(exc, GithubException):

@@ -18,7 +18,7 @@ from github.Repository import Repository
 from bot.github import state as prstate
 from bot.github.body import COMMANDS_HELP
 from bot.github.commands import CommandError, is_command, parse
-from bot.github.publish import BRANCH_PREFIX, Published
+from bot.github.publish import BRANCH_PREFIX, Published, is_ours
 from bot.policy import Overrides
 
 WRITE_ROLES = {"admin", "maintain", "write"}
@@ -69,7 +69,7 @@ def prefilter(payload: Mapping[str, Any]) -> str | None:
     return None
 
 
-def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: str, runner: Runner) -> Outcome:
+def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: str | None, runner: Runner) -> Outcome:
     skip = prefilter(payload)
     if skip:
         return Outcome("ignored", skip)
@@ -84,7 +84,7 @@ def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: s
         if exc.status == 404:
             return Outcome("ignored", f"PR #{number} not found")
         raise
-    if pr.user.login != bot_login or not pr.head.ref.startswith(BRANCH_PREFIX):
+    if not is_ours(pr.user, bot_login) or not pr.head.ref.startswith(BRANCH_PREFIX):
         return Outcome("ignored", f"PR #{number} is not a Rightsizer PR")
     comment = pr.get_issue_comment(comment_id)
     out = Outcome("done")

@@ -35,6 +35,10 @@ DEFAULT_BOT_LOGIN = "github-actions[bot]"
 _RUN_LINK = re.compile(r"\(https?://[^)\s]*/actions/runs/\d+[^)\s]*\)")
 
 
+class PublishError(RuntimeError):
+    """A state of the repository the bot must not resolve by itself (explained for humans)."""
+
+
 def branch_for(scope: str) -> str:
     return BRANCH_PREFIX + scope
 
@@ -45,7 +49,7 @@ class Target:
 
     repo: Repository
     base: str  # base branch name
-    bot_login: str = DEFAULT_BOT_LOGIN
+    bot_login: str | None = DEFAULT_BOT_LOGIN  # None: any Bot account (installation tokens)
     base_sha: str | None = None  # the commit the plan was computed on (the checkout's HEAD)
     run_url: str | None = None
 
@@ -75,9 +79,17 @@ def find_pull(target: Target, scope: str, state: str = "open") -> PullRequest | 
     pulls = target.repo.get_pulls(state=state, head=f"{owner}:{branch_for(scope)}", base=target.base,
                                   sort="created", direction="desc")
     for pr in pulls:
-        if pr.user.login == target.bot_login and pr.head.ref == branch_for(scope):
+        if is_ours(pr.user, target.bot_login) and pr.head.ref == branch_for(scope):
             return pr
     return None
+
+
+def is_ours(user: Any, bot_login: str | None) -> bool:
+    """Authored by the bot: its exact login when known, else any Bot account (a human's PR
+    from a ``rightsizer/*`` branch is never taken over)."""
+    if bot_login:
+        return user.login == bot_login
+    return user.type == "Bot"
 
 
 def read_state(target: Target, scope: str) -> tuple[PullRequest | None, PrState]:
@@ -243,6 +255,8 @@ def publish(
 
     if pr is not None and not force and old.branch_sha and head and head != old.branch_sha:
         return _pause(target, pr, old, head, result)
+    if pr is None and head is not None:
+        _refuse_foreign_pull(target, branch)
 
     base_sha = target.resolved_base_sha()
     digest = files_digest(draft.files)
@@ -335,15 +349,30 @@ def _pause(target: Target, pr: PullRequest, old: PrState, head: str, result: Pub
     return result
 
 
+def _refuse_foreign_pull(target: Target, branch: str) -> None:
+    """Before touching an existing branch without a PR of ours: is a person's PR using it?"""
+    for pr in target.repo.get_pulls(state="open", head=f"{target.repo.owner.login}:{branch}"):
+        if not is_ours(pr.user, target.bot_login):
+            raise PublishError(
+                f"PR #{pr.number} from `{branch}` is by {pr.user.login}, not by the bot; "
+                f"close it or delete the branch so Rightsizer can open its own")
+
+
 def _create_pull(target: Target, branch: str, title: str, text: str) -> PullRequest:
     try:
         return target.repo.create_pull(base=target.base, head=branch, title=title, body=text)
     except GithubException as exc:
-        # 422 "A pull request already exists": ours, created by a retried POST; use it.
-        if exc.status == 422:
-            again = target.repo.get_pulls(state="open", head=f"{target.repo.owner.login}:{branch}", base=target.base)
-            for pr in again:
+        # 422 "A pull request already exists": ours when a retried POST had in fact succeeded.
+        if exc.status != 422:
+            raise
+        again = list(target.repo.get_pulls(state="open", head=f"{target.repo.owner.login}:{branch}"))
+        for pr in again:
+            if is_ours(pr.user, target.bot_login):
                 return pr
+        if again:
+            raise PublishError(
+                f"PR #{again[0].number} from `{branch}` is by {again[0].user.login}, not by the bot; "
+                f"close it or delete the branch so Rightsizer can open its own") from exc
         raise
 
 

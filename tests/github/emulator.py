@@ -44,6 +44,7 @@ class Fault:
     headers: dict[str, str]
     body: dict[str, Any]
     times: int
+    after: bool = False  # carry the request out, then answer with the fault (a lost response)
 
 
 @dataclass
@@ -127,9 +128,9 @@ class GitHubEmulator:
 
     # --- test controls ------------------------------------------------------------
     def inject(self, method: str, path: str, status: int, *, headers: dict[str, str] | None = None,
-               message: str = "injected fault", times: int = 1) -> None:
+               message: str = "injected fault", times: int = 1, after: bool = False) -> None:
         body = {"message": message, "documentation_url": DOCS}
-        self.faults.append(Fault(method, re.compile(path), status, headers or {}, body, times))
+        self.faults.append(Fault(method, re.compile(path), status, headers or {}, body, times, after))
 
     def writes(self) -> list[Exchange]:
         return [e for e in self.log if e.is_write]
@@ -531,10 +532,14 @@ class GitHubEmulator:
                         "X-GitHub-Api-Version-Selected": "2022-11-28"}
         auth = headers.get("Authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else ""
+        lost = None
         with self._lock:
             for f in self.faults:
                 if f.times > 0 and f.method == method and f.path.search(path):
                     f.times -= 1
+                    if f.after:
+                        lost = f
+                        break
                     self.log.append(Exchange(method, path, query, body, f.status, injected=True))
                     return f.status, f.body, {**base_headers, **f.headers}, True
         try:
@@ -562,4 +567,7 @@ class GitHubEmulator:
                 self.violations.append(str(exc))
         with self._lock:
             self.log.append(Exchange(method, path, query, body, status))
+            if lost is not None:
+                self.log.append(Exchange(method, path, query, body, lost.status, injected=True))
+                return lost.status, lost.body, {**base_headers, **lost.headers}, True
         return status, payload, base_headers, False

@@ -9,7 +9,7 @@ import pytest
 
 from bot.github import state as prstate
 from bot.github.client import ClientSettings, connect, explain_failure
-from bot.github.publish import Target, close_stale, publish, read_state
+from bot.github.publish import PublishError, Target, close_stale, publish, read_state
 from bot.policy import Overrides
 from conftest import TOKEN, git
 from drafts import REPORT, resize
@@ -164,14 +164,28 @@ def test_no_duplicate_pr_when_one_already_exists_without_state(repo, github, ori
     assert len(github.pulls) == 1 and prstate.parse(github.pulls[1].body).fingerprint
 
 
-def test_create_pull_422_already_exists_uses_existing(repo, github, origin):
+def test_lost_create_response_does_not_duplicate_the_pr(repo, github, origin):
     _, work = origin
-    draft = resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")})
-    publish(target(repo, work), draft, REPORT, Overrides())
-    github.pulls[1].user = "someone-else"  # not found as ours → we try to create → 422 → reuse
-    result = publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("175m", "300Mi")}), REPORT, Overrides())
+    # GitHub creates the PR but the response is lost (502); the retried POST gets 422
+    # "already exists", and the bot adopts its own PR instead of failing or duplicating.
+    github.inject("POST", r"/pulls$", 502, after=True)
+    result = publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")}), REPORT, Overrides())
     assert result.pr_number == 1 and len(github.pulls) == 1
-    assert [e.status for e in github.log if e.method == "POST" and e.path.endswith("/pulls")] == [201, 422]
+    statuses = [e.status for e in github.log if e.method == "POST" and e.path.endswith("/pulls")]
+    assert statuses == [201, 502, 422]
+    assert github.pulls[1].labels == ["rightsizer", "resources"]
+
+
+def test_a_humans_pr_from_the_branch_is_not_taken_over(repo, github, origin):
+    _, work = origin
+    publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")}), REPORT, Overrides())
+    github.pulls[1].user = "octocat"  # say a person had opened the PR from our branch
+    body, head = github.pulls[1].body, github.ref_sha("rightsizer/resources")
+    with pytest.raises(PublishError) as info:
+        publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("175m", "300Mi")}), REPORT, Overrides())
+    assert "is by octocat" in str(info.value) and explain_failure(info.value) == str(info.value)
+    assert len(github.pulls) == 1 and github.pulls[1].body == body
+    assert github.ref_sha("rightsizer/resources") == head  # their branch is untouched
 
 
 def test_transient_faults_are_retried(repo, github, origin):
