@@ -72,7 +72,7 @@ class Session:
         if gh_cfg is not None:
             gh = connect(gh_cfg.token, _with_base(gh_cfg.settings, gh_cfg.api_url))
             self.repo = gh.get_repo(gh_cfg.repository)
-            login = gh_cfg.bot_login or bot_login(gh)
+            login = gh_cfg.bot_login or bot_login(gh, gh_cfg.token)
             self.target = Target(repo=self.repo, base=gh_cfg.base or self.repo.default_branch, bot_login=login,
                                  base_sha=_head_sha(cfg.repo_dir), run_url=cfg.run_url)
 

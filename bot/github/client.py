@@ -55,13 +55,21 @@ def connect(token: str, settings: ClientSettings = ClientSettings()) -> Github:
     )
 
 
-def bot_login(gh: Github) -> str | None:
+def token_kind(token: str) -> str:
+    """'installation' for GITHUB_TOKEN and GitHub App tokens (GitHub's documented ``ghs_``
+    prefix), else 'user'."""
+    return "installation" if token.startswith("ghs_") else "user"
+
+
+def bot_login(gh: Github, token: str) -> str | None:
     """The login PRs are authored by, or None when the token cannot tell.
 
     ``GITHUB_TOKEN`` and GitHub App installation tokens cannot call ``GET /user`` (403
     "Resource not accessible by integration") and have no API to learn their own bot login;
     they author as ``github-actions[bot]`` or ``<app-slug>[bot]``, both of type Bot. None
     then means "a Bot account" (see ``publish.is_ours``)."""
+    if token_kind(token) == "installation":
+        return None  # GET /user would only answer 403 (and log it as a failure)
     try:
         return gh.get_user().login
     except GithubException as exc:

@@ -101,3 +101,15 @@ def gh(github):
 @pytest.fixture
 def repo(gh, github):
     return gh.get_repo(f"{github.owner}/{github.name}")
+
+
+@pytest.fixture(autouse=True)
+def _pygithub_log_stream():
+    """PyGithub attaches a StreamHandler bound to the sys.stderr of import time; under pytest's
+    per-test capture that stream is closed later. Point it at this test's stderr."""
+    import logging
+
+    handlers = [h for h in logging.getLogger("github").handlers if isinstance(h, logging.StreamHandler)]
+    for h in handlers:
+        h.stream = sys.stderr  # not setStream(): that flushes the old, closed stream
+    yield

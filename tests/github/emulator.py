@@ -560,7 +560,12 @@ class GitHubEmulator:
             except Exception as exc:  # an emulator bug must fail the test, not hang the client
                 self.violations.append(f"emulator crashed on {method} {path}: {exc!r}")
                 status, payload = 500, {"message": "emulator error"}
-        if status != 500:
+        # 401 "Bad credentials" can answer any operation; GitHub documents it once for the API,
+        # not per operation, so only its shape is checked.
+        if status == 401:
+            if set(payload) != {"message", "documentation_url"}:
+                self.violations.append(f"{method} {path}: malformed 401 body {payload}")
+        elif status != 500:
             try:
                 self.violations.extend(self.spec.check_response(method, path, status, payload))
             except KeyError as exc:
