@@ -184,6 +184,7 @@ def _describe(r: Published) -> str:
         "paused": f"`{r.scope}`{where}: the branch has commits that are not mine; `/rightsize rebase` overwrites them.",
         "closed": f"Closed{where}: nothing left to change for `{r.scope}`.",
         "none": f"`{r.scope}`: nothing to change.",
+        "declined": f"`{r.scope}`: the same plan was closed by a person before; not reopening it.",
     }
     return words.get(r.action, f"`{r.scope}`: {r.action}.")
 

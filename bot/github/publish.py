@@ -64,7 +64,7 @@ class Target:
 @dataclass
 class Published:
     scope: str
-    action: str  # created | updated | unchanged | paused | closed | none
+    action: str  # created | updated | unchanged | paused | closed | declined | none
     pr_number: int | None = None
     pr_url: str | None = None
     commit_sha: str | None = None
@@ -102,7 +102,9 @@ def read_state(target: Target, scope: str) -> tuple[PullRequest | None, PrState]
     if closed is None:
         return None, PrState()
     old = prstate.parse(closed.body)
-    return None, PrState(skips=old.skips, pins=old.pins)
+    # Closed unmerged by a person = "not this plan": remember it so the same plan is not reopened.
+    declined = old.fingerprint if closed.merged_at is None and not old.closed_by_bot else ""
+    return None, PrState(skips=old.skips, pins=old.pins, declined=declined)
 
 
 def merged_overrides(states: Iterable[PrState]) -> Overrides:
@@ -255,6 +257,10 @@ def publish(
 
     if pr is not None and not force and old.branch_sha and head and head != old.branch_sha:
         return _pause(target, pr, old, head, result)
+    if pr is None and old.declined and old.declined == draft.fingerprint and not force:
+        result.action = "declined"
+        result.messages.append("a person closed the PR with this same plan; not reopening it until the plan changes")
+        return result
     if pr is None and head is not None:
         _refuse_foreign_pull(target, branch)
 
@@ -320,7 +326,8 @@ def close_stale(target: Target, scope: str, reason: str, *, existing: tuple[Pull
     post_once(pr, "closed", old.fingerprint or "empty",
               f"Nothing to change for `{scope}` any more ({reason}), so I am closing this PR. "
               "A future run opens a new one if the measurements call for it.")
-    pr.edit(state="closed")
+    pr.edit(state="closed", body=prstate.strip(pr.body or "") + "\n\n"
+            + prstate.render(replace(old, closed_by_bot=True)) + "\n")
     head = _branch_head(target, scope)
     if head is not None and head == old.branch_sha:
         try:

@@ -16,6 +16,10 @@ from typing import Any
 from bot.policy import Pin
 
 MARKER = "rightsizer-state"
+_NAME = r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?"
+# People with write access may edit the marker; keep only well-formed refs from it.
+_SKIP_REF = re.compile(rf"^{_NAME}/{_NAME}(/{_NAME})?$")
+_PIN_REF = re.compile(rf"^{_NAME}/{_NAME}/{_NAME}$")
 _RE = re.compile(r"<!--\s*" + MARKER + r":\s*(\{.*?\})\s*-->", re.S)
 
 
@@ -30,6 +34,8 @@ class PrState:
     pins: tuple[Pin, ...] = ()
     summary_lines: tuple[str, ...] = ()
     paused: bool = False  # someone else pushed to the branch; wait for /rightsize rebase
+    closed_by_bot: bool = False  # we closed the PR (empty plan), as opposed to a person
+    declined: str = ""  # (derived, not stored) fingerprint of a plan a person closed unmerged
 
     def with_skip(self, ref: str) -> "PrState":
         return self if ref in self.skips else replace(self, skips=tuple(sorted({*self.skips, ref})))
@@ -50,6 +56,7 @@ class PrState:
             "pins": [{"ref": p.ref, "cpu": p.cpu, "memory": p.memory} for p in self.pins],
             "summary_lines": list(self.summary_lines),
             "paused": self.paused,
+            "closed_by_bot": self.closed_by_bot,
         }
 
 
@@ -88,7 +95,7 @@ def from_json(raw: dict[str, Any]) -> PrState:
 
     pins: list[Pin] = []
     for p in raw.get("pins") or []:
-        if isinstance(p, dict) and isinstance(p.get("ref"), str):
+        if isinstance(p, dict) and isinstance(p.get("ref"), str) and _PIN_REF.match(p["ref"]):
             cpu, mem = p.get("cpu"), p.get("memory")
             pins.append(Pin(
                 ref=p["ref"],
@@ -101,10 +108,11 @@ def from_json(raw: dict[str, Any]) -> PrState:
         base_sha=str(raw.get("base_sha") or ""),
         files_digest=str(raw.get("files_digest") or ""),
         labels_added=strs("labels_added"),
-        skips=strs("skips"),
+        skips=tuple(s for s in strs("skips") if _SKIP_REF.match(s)),
         pins=tuple(pins),
         summary_lines=strs("summary_lines"),
         paused=raw.get("paused") is True,
+        closed_by_bot=raw.get("closed_by_bot") is True,
     )
 
 

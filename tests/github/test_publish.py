@@ -241,3 +241,30 @@ def test_long_body_is_trimmed_under_limit(repo, github, origin):
     assert len(body) <= 60_000
     assert "actions/runs/42" in body and "trimmed" in body
     assert prstate.parse(body).fingerprint == draft.fingerprint
+
+
+def test_plan_closed_by_a_person_is_not_reopened_until_it_changes(repo, github, origin):
+    _, work = origin
+    draft = resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")})
+    publish(target(repo, work), draft, REPORT, Overrides(skips=("media/plex",)))
+    github.pulls[1].state = "closed"  # a person clicked "Close" without merging
+    github.reset_log()
+    result = publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")}), REPORT, Overrides())
+    assert result.action == "declined" and github.writes() == [] and len(github.pulls) == 1
+    # A different plan is worth a new PR; the closed PR's skips carry over.
+    changed = resize(work, {"apps/media/sonarr.yaml": ("175m", "300Mi")})
+    pr, st = read_state(target(repo, work), "resources")
+    assert pr is None and st.skips == ("media/plex",) and st.declined == draft.fingerprint
+    result = publish(target(repo, work), changed, REPORT, Overrides(skips=st.skips))
+    assert result.action == "created" and result.pr_number == 2
+    assert prstate.parse(github.pulls[2].body).skips == ("media/plex",)
+
+
+def test_plan_closed_by_the_bot_is_reopened_when_it_returns(repo, github, origin):
+    _, work = origin
+    draft = resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")})
+    publish(target(repo, work), draft, REPORT, Overrides())
+    close_stale(target(repo, work), "resources", "nothing to do")
+    assert prstate.parse(github.pulls[1].body).closed_by_bot is True
+    result = publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")}), REPORT, Overrides())
+    assert result.action == "created" and result.pr_number == 2

@@ -85,6 +85,9 @@ def test_state_round_trip_and_tolerance():
     # Wrong types are dropped, not trusted.
     weird = '<!-- rightsizer-state: {"pins": [{"ref": "a/b/c", "cpu": "lots"}], "paused": "yes"} -->'
     assert prstate.parse(weird).pins == (Pin("a/b/c", None, None),) and prstate.parse(weird).paused is False
+    # Refs must look like Kubernetes names: a hand-edited marker cannot smuggle other text in.
+    odd = '<!-- rightsizer-state: {"skips": ["ok/app", "Bad/App", "x/y/z/w", "a;rm/b"], "pins": [{"ref": "a/b"}]} -->'
+    assert prstate.parse(odd).skips == ("ok/app",) and prstate.parse(odd).pins == ()
 
 
 def test_git_blob_sha_matches_git():
