@@ -206,7 +206,8 @@ def post_once(pr: PullRequest, kind: str, key: str, text: str) -> bool:
 
 # --- rationale ------------------------------------------------------------------------
 
-def rationale(old: PrState, new_lines: Iterable[str], new_overrides: Overrides, reason: str | None) -> str:
+def rationale(old: PrState, new_lines: Iterable[str], new_overrides: Overrides, reason: str | None,
+              base_sha: str | None = None) -> str:
     """What changed in the plan since the last run, and why (a diff, not a copy of the body)."""
     new_lines = list(new_lines)
     before, after = set(old.summary_lines), set(new_lines)
@@ -215,6 +216,8 @@ def rationale(old: PrState, new_lines: Iterable[str], new_overrides: Overrides, 
     out = ["### The plan changed since the last run", ""]
     why = reason or "new measurements or a changed policy/base branch moved the recommendations"
     out.append(f"**Why:** {why}.")
+    if base_sha and old.base_sha and base_sha != old.base_sha:
+        out.append(f"**Base branch moved:** {old.base_sha[:12]} → {base_sha[:12]} (the files were patched anew).")
     new_skips = [s for s in new_overrides.skips if s not in old.skips]
     old_pins = {p.ref: p for p in old.pins}
     new_pins = [p for p in new_overrides.pins if old_pins.get(p.ref) != p]
@@ -307,7 +310,7 @@ def publish(
             pr.edit(**edits)
             result.action = "updated"
         if old.fingerprint and old.fingerprint != draft.fingerprint:
-            post_once(pr, "rationale", draft.fingerprint, rationale(old, draft.summary_lines, overrides, reason))
+            post_once(pr, "rationale", draft.fingerprint, rationale(old, draft.summary_lines, overrides, reason, base_sha))
             result.messages.append("posted a rationale comment")
         if not same_commit and result.action == "unchanged":
             result.action = "updated"
