@@ -26,7 +26,7 @@ Comment on this PR (first line only; needs write access):
 | `/rightsize rebase` | rebuild the branch from the base branch, discarding commits pushed by others |
 | `/rightsize skip <ns/workload[/container]>` | leave a workload (or one container) alone from now on |
 | `/rightsize pin <ns/workload/container> cpu=… memory=…` | fix the requests of one container |
-| `/rightsize explain <ns/workload>` | show the full reasoning for one workload |
+| `/rightsize explain <ns/workload[/container]>` | show the full reasoning for one workload |
 
 Skips and pins are kept in a hidden note at the end of this description (visible with *Edit*); \
 delete an entry there to undo it. They take effect on the next run or `/rightsize recompute`."""

@@ -27,7 +27,7 @@ USAGE = {
     "rebase": "`/rightsize rebase`",
     "skip": "`/rightsize skip <namespace>/<workload>[/<container>]`",
     "pin": "`/rightsize pin <namespace>/<workload>/<container> cpu=<quantity> memory=<quantity>` (either or both)",
-    "explain": "`/rightsize explain <namespace>/<workload>`",
+    "explain": "`/rightsize explain <namespace>/<workload>[/<container>]`",
 }
 
 
@@ -72,8 +72,8 @@ def parse(body: str) -> Command:
             raise CommandError(f"`{_shown(ref)}` is not `namespace/workload` or `namespace/workload/container`. Usage: {USAGE['skip']}")
         return Command("skip", ref=ref)
     if verb == "explain":
-        if len(args) != 1 or not _REF2.match(ref):
-            raise CommandError(f"`{_shown(ref)}` is not `namespace/workload`. Usage: {USAGE['explain']}")
+        if len(args) != 1 or not (_REF2.match(ref) or _REF3.match(ref)):
+            raise CommandError(f"`{_shown(ref)}` is not `namespace/workload` or `namespace/workload/container`. Usage: {USAGE['explain']}")
         return Command("explain", ref=ref)
     # pin
     if not _REF3.match(ref):

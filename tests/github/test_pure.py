@@ -24,6 +24,7 @@ from bot.policy import Overrides, Pin
     ("/rightsize skip media/sonarr", Command("skip", ref="media/sonarr")),
     ("/rightsize skip media/sonarr/app", Command("skip", ref="media/sonarr/app")),
     ("/rightsize explain media/sonarr", Command("explain", ref="media/sonarr")),
+    ("/rightsize explain media/sonarr/app", Command("explain", ref="media/sonarr/app")),
     # 1.5Gi = 1.5 * 1024^3 = 1610612736 bytes; 0.5 cores = 500m.
     ("/rightsize pin media/sonarr/app cpu=0.5 memory=1.5Gi",
      Command("pin", ref="media/sonarr/app", pin=Pin("media/sonarr/app", 500, 1610612736))),
