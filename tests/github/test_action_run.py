@@ -1,0 +1,69 @@
+"""action.yml executed step by step the way the runner does (bash -eo pipefail, inputs via env,
+$GITHUB_ACTION_PATH, $RUNNER_TEMP): a real pip install into the isolated venv, then the real
+CLI answering a `/rightsize help` comment on the emulated GitHub."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from conftest import TOKEN
+from openapi import webhook_examples
+from test_workflows import ACTION, GITHUB_BASH, ROOT, _step_env
+
+pytestmark = pytest.mark.slow  # ~30 s: builds and installs the package into a fresh venv
+
+
+def test_action_answers_a_comment_command_end_to_end(github, origin, tmp_path):
+    _, work = origin
+    # A bot PR to comment on.
+    subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:refs/heads/rightsizer/resources"], check=True)
+    from emulator import BOT, Pull
+
+    github.pulls[1] = Pull(1, "Right-size 1 container(s)", "plan", "rightsizer/resources", "main", BOT)
+    c = github.add_comment(1, "/rightsize help", "Codertocat")
+    payload = copy.deepcopy(webhook_examples()["issue_comment"][0])
+    payload["issue"]["number"] = 1
+    payload["issue"]["pull_request"] = {"url": f"{github.base_url}/repos/octo-org/octo-repo/pulls/1"}
+    payload["comment"].update(id=c.id, body="/rightsize help")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(payload))
+
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    base_env = {
+        "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path)),
+        "GITHUB_ACTIONS": "true", "GITHUB_ACTION_PATH": str(ROOT), "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_EVENT_NAME": "issue_comment", "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REPOSITORY": "octo-org/octo-repo", "GITHUB_API_URL": github.base_url,
+        "GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    inputs = {"token": TOKEN, "prometheus-token": "prom-secret-xyz", "working-directory": str(work)}
+    log = []
+    for step in YAML(typ="safe").load(ACTION.read_text())["runs"]["steps"]:
+        cwd = step.get("working-directory", ".").replace("${{ inputs.working-directory }}", inputs["working-directory"])
+        out = subprocess.run([*GITHUB_BASH, step["run"]], env={**base_env, **_step_env(step, inputs)},
+                             cwd=cwd if cwd != "." else work, capture_output=True, text=True, timeout=600)
+        log.append(out.stdout + out.stderr)
+        assert out.returncode == 0, f"step {step['name']!r} failed:\n{out.stdout}\n{out.stderr}"
+
+    masks = log[0].splitlines()
+    assert "::add-mask::" + TOKEN in masks and "::add-mask::prom-secret-xyz" in masks
+    venv = runner_temp / "rightsizer-venv"
+    assert (venv / "bin" / "rightsizer").exists()
+    # The caller's Python is untouched: the package went into the venv only.
+    assert subprocess.run([sys.executable, "-c", "import sys; print(sys.prefix)"], capture_output=True,
+                          text=True).stdout.strip() != str(venv)
+    assert "rightsizer: comment command: done: help" in log[2]
+    assert [r for cid, r, _ in github.reactions if cid == c.id] == ["eyes", "+1"]
+    reply = [x.body for x in github.comments.values() if x.user == BOT]
+    assert len(reply) == 1 and "/rightsize recompute" in reply[0]
+    assert "prom-secret-xyz" not in "".join(log[1:]) and TOKEN not in "".join(log[1:])
