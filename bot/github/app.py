@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from bot.github.client import ClientSettings, bot_login, connect
+from bot.github.client import BudgetExhausted, ClientSettings, bot_login, connect
 from bot.github.publish import Published, Target, close_stale, merged_overrides, publish, read_state
 from bot.model import Snapshot
 from bot.policy import Overrides
 
 SCOPES = ("resources", "nodes")
+MIN_API_BUDGET = 60  # requests one run may need: reads, blobs, tree, commit, ref, PR, labels, comments
 STEP_SUMMARY_LIMIT = 1024 * 1024  # GitHub rejects larger step summaries
 
 
@@ -68,9 +69,10 @@ class Session:
         self._snapshot = snapshot
         self._snap: Snapshot | None = None
         self.repo = None
+        self.gh = None
         self.target: Target | None = None
         if gh_cfg is not None:
-            gh = connect(gh_cfg.token, _with_base(gh_cfg.settings, gh_cfg.api_url))
+            gh = self.gh = connect(gh_cfg.token, _with_base(gh_cfg.settings, gh_cfg.api_url))
             self.repo = gh.get_repo(gh_cfg.repository)
             login = gh_cfg.bot_login or bot_login(gh, gh_cfg.token)
             self.target = Target(repo=self.repo, base=gh_cfg.base or self.repo.default_branch, bot_login=login,
@@ -108,6 +110,7 @@ class Session:
         changes = sum(d.changes for d in result.drafts)
         published: list[Published] = []
         if self.target is not None and not self.cfg.dry_run:
+            self._check_budget()
             for scope in SCOPES:
                 draft = drafts.get(scope)
                 existing = states.get(scope)
@@ -118,6 +121,16 @@ class Session:
                     published.append(close_stale(self.target, scope, _empty_reason(result, scope),
                                                  existing=existing))
         return RunOutcome(published, changes, report_path, result)
+
+    def _check_budget(self) -> None:
+        """Stop before the first write when the hourly budget cannot cover a whole publish:
+        better no PR update than a branch pushed without its PR."""
+        remaining, _limit = self.gh.rate_limiting  # from the last response's headers
+        if 0 <= remaining < MIN_API_BUDGET:
+            reset = self.gh.rate_limiting_resettime
+            raise BudgetExhausted(
+                f"only {remaining} GitHub API requests left until {_utc(reset)}; a publish needs up to "
+                f"{MIN_API_BUDGET}, so nothing was written. The next run continues.")
 
     def explain(self, ref: str) -> str:
         states = self.states()
@@ -150,6 +163,12 @@ def fit_summary(text: str, run_url: str | None = None, limit: int = STEP_SUMMARY
     if cut.count("```") % 2:
         cut += "\n```"
     return cut + note
+
+
+def _utc(epoch: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%H:%M UTC")
 
 
 def _empty_reason(result: Any, scope: str) -> str:

@@ -92,6 +92,8 @@ def explain_failure(exc: BaseException) -> str | None:
                 "nothing more was written. The next run continues where this one stopped.")
     from bot.github.publish import PublishError
 
+    if isinstance(exc, BudgetExhausted):
+        return f"GitHub API rate limit nearly exhausted: {exc}"
     if isinstance(exc, PublishError):
         return str(exc)
     if isinstance(exc, requests.exceptions.ConnectionError):

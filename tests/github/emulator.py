@@ -108,6 +108,7 @@ class GitHubEmulator:
         self.violations: list[str] = []
         self.faults: list[Fault] = []
         self._next = 1
+        self.rate_remaining = 4999  # what X-RateLimit-Remaining reports
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -527,7 +528,7 @@ class GitHubEmulator:
         return Handler
 
     def _exchange(self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any) -> tuple[int, Any, dict[str, str], bool]:
-        base_headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999",
+        base_headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": str(self.rate_remaining),
                         "X-RateLimit-Reset": str(int(datetime.now(timezone.utc).timestamp()) + 3600),
                         "X-GitHub-Api-Version-Selected": "2022-11-28"}
         auth = headers.get("Authorization", "")

@@ -88,3 +88,22 @@ def test_dry_run_without_token_plans_and_reports(monkeypatch, github, origin, tm
     assert "changes<<" in out and "\n1\n" in out
     assert (tmp_path / "rt" / "rightsizer" / "report.json").exists()
     assert "dry run: 1 change(s) planned" in capsys.readouterr().out
+
+
+def test_low_budget_stops_before_the_first_write(monkeypatch, github, origin, tmp_path, capsys):
+    import os
+
+    from bot.cli import build_parser
+    from bot.commands import run as run_command
+    from drafts import HandPlanner
+
+    _, work = origin
+    setenv(monkeypatch, github, tmp_path)
+    github.rate_remaining = 12  # fewer than a publish may need (60)
+    args = build_parser().parse_args(["run", "--repo", str(work), "--snapshot", snapshot_file(tmp_path),
+                                      "--api-write-pause", "0"])
+    planner = HandPlanner(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")})
+    assert run_command.run(args, dict(os.environ), pipeline=planner) == 1
+    out = capsys.readouterr().out
+    assert "::error title=rightsizer::GitHub API rate limit nearly exhausted: only 12 GitHub API requests left" in out
+    assert github.writes() == [] and github.ref_sha("rightsizer/resources") is None
