@@ -86,6 +86,10 @@ class Comment:
     created_at: str = field(default_factory=_now)
 
 
+def path_of(rest: str, emu: "GitHubEmulator") -> str:
+    return f"/repos/{emu.owner}/{emu.name}{rest}"
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str, extra: dict[str, Any] | None = None):
         super().__init__(message)
@@ -344,7 +348,7 @@ class GitHubEmulator:
                      if (q.get("state", "open") == "all" or p.state == q.get("state", "open"))
                      and ("head" not in q or q["head"] == f"{self.owner}:{p.head}")
                      and ("base" not in q or q["base"] == p.base)]
-            return 200, [self._pull(p, simple=True) for p in found]
+            return self._page(path_of(rest, self), query, [self._pull(p, simple=True) for p in found])
         if method == "POST" and rest == "/pulls":
             head, base = body["head"], body["base"]
             if not self.ref_sha(head):
@@ -388,9 +392,8 @@ class GitHubEmulator:
                 c = self.add_comment(number, body["body"], login)
                 return 201, self._comment(c)
             if method == "GET":
-                page, per = int(q.get("page", 1)), int(q.get("per_page", 30))
                 mine = [c for c in sorted(self.comments.values(), key=lambda c: c.id) if c.issue == number]
-                return 200, [self._comment(c) for c in mine[(page - 1) * per: page * per]]
+                return self._page(path_of(rest, self), query, [self._comment(c) for c in mine])
         m = re.fullmatch(r"/issues/comments/(\d+)", rest)
         if method == "GET" and m:
             c = self.comments.get(int(m.group(1)))
@@ -420,6 +423,18 @@ class GitHubEmulator:
                 "push": perm in ("admin", "maintain", "write"), "triage": perm != "read", "pull": True}}
             return 200, out
         raise HttpError(404, f"emulator: {method} {rest} not implemented")
+
+    def _page(self, path: str, query: dict[str, list[str]], items: list[Any]) -> tuple[int, Any, dict[str, str]]:
+        """One page of a list, with GitHub's ``Link: <…>; rel="next"`` header when more follow."""
+        page, per = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["30"])[0])
+        headers = {}
+        if page * per < len(items):
+            from urllib.parse import urlencode
+
+            nxt = {k: v[0] for k, v in query.items()}
+            nxt["page"] = str(page + 1)
+            headers["Link"] = f'<{self.base_url}{path}?{urlencode(nxt)}>; rel="next"'
+        return 200, items[(page - 1) * per: page * per], headers
 
     def _issue(self, number: int) -> Pull:
         p = self.pulls.get(number)
@@ -534,6 +549,7 @@ class GitHubEmulator:
         auth = headers.get("Authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else ""
         lost = None
+        extra_headers: dict[str, str] = {}
         with self._lock:
             for f in self.faults:
                 if f.times > 0 and f.method == method and f.path.search(path):
@@ -553,7 +569,8 @@ class GitHubEmulator:
         else:
             login = self.tokens[token][0]
             try:
-                status, payload = self._route(method, path, query, body, login)
+                status, payload, *more = self._route(method, path, query, body, login)
+                extra_headers = more[0] if more else {}
             except HttpError as err:
                 status, payload = err.status, {"message": err.message, "documentation_url": DOCS, **err.extra}
                 if status == 403:
@@ -576,4 +593,4 @@ class GitHubEmulator:
             if lost is not None:
                 self.log.append(Exchange(method, path, query, body, lost.status, injected=True))
                 return lost.status, lost.body, {**base_headers, **lost.headers}, True
-        return status, payload, base_headers, False
+        return status, payload, {**base_headers, **extra_headers}, False

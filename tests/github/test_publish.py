@@ -268,3 +268,21 @@ def test_plan_closed_by_the_bot_is_reopened_when_it_returns(repo, github, origin
     assert prstate.parse(github.pulls[1].body).closed_by_bot is True
     result = publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")}), REPORT, Overrides())
     assert result.action == "created" and result.pr_number == 2
+
+
+def test_comment_markers_are_found_on_later_pages(repo, github, origin):
+    _, work = origin
+    publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")}), REPORT, Overrides())
+    for i in range(65):  # the rationale comment will be the 66th: page 3 at 30 per page
+        github.add_comment(1, f"chatter {i}", "octocat")
+    second = resize(work, {"apps/media/sonarr.yaml": ("175m", "300Mi")})
+    publish(target(repo, work), second, REPORT, Overrides())
+    # The same plan again, but with a lost state (so the bot would comment again if it could not
+    # see its earlier comment): it pages through all 66 comments and posts nothing.
+    github.pulls[1].body = github.pulls[1].body.replace(second.fingerprint, "0" * 16)
+    github.reset_log()
+    publish(target(repo, work), second, REPORT, Overrides())
+    pages = [e.query.get("page", ["1"])[0] for e in github.log if e.path.endswith("/issues/1/comments") and e.method == "GET"]
+    assert pages == ["1", "2", "3"]
+    assert not [e for e in github.log if e.method == "POST" and e.path.endswith("/comments")]
+    assert len([c for c in github.comments.values() if "rightsizer-rationale" in c.body]) == 1
