@@ -109,7 +109,8 @@ class Session:
         drafts = {d.scope: d for d in result.drafts}
         changes = sum(d.changes for d in result.drafts)
         published: list[Published] = []
-        if self.target is not None and not self.cfg.dry_run:
+        # A one-off `mode: report|off` (workflow_dispatch) is a look, not a decision: open PRs stay.
+        if self.target is not None and not self.cfg.dry_run and self.cfg.mode not in ("report", "off"):
             self._check_budget()
             for scope in SCOPES:
                 draft = drafts.get(scope)

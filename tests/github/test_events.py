@@ -122,6 +122,13 @@ def test_workflow_dispatch_rerun_is_silent(github, origin, env, opened):
     assert github.writes() == [] and len(github.pulls) == 1
 
 
+def test_workflow_dispatch_report_mode_leaves_the_pr_alone(github, origin, env, opened):
+    opened.wanted.clear()  # even with nothing to propose, a report-only look closes nothing
+    assert fire(env, "workflow_dispatch", dispatch_payload(github), opened, "--mode", "report") == 0
+    assert github.writes() == [] and github.pulls[1].state == "open"
+    assert opened.calls[-1][1]["mode_override"] == "report"
+
+
 def test_workflow_dispatch_dry_run_writes_nothing(github, origin, env):
     planner = HandPlanner(origin[1], WANTED)
     assert fire(env, "workflow_dispatch", dispatch_payload(github), planner, "--dry-run") == 0
