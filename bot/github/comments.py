@@ -9,7 +9,7 @@ Every path ends in a reply and 👍 or 😕; no input crashes the handler.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Protocol
 
 from github import GithubException
@@ -41,6 +41,7 @@ class Outcome:
     detail: str = ""
     reply: str | None = None
     reactions: list[str] = field(default_factory=list)
+    caught_up: list["Outcome"] = field(default_factory=list)  # earlier commands handled in this run
 
 
 def _get(d: Any, *path: str) -> Any:
@@ -70,14 +71,14 @@ def prefilter(payload: Mapping[str, Any]) -> str | None:
 
 
 def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: str | None, runner: Runner) -> Outcome:
+    """Handle the command in ``payload`` and, first, any earlier command on the same PR whose
+    run GitHub dropped (a concurrency group keeps only one waiting run). Each command is
+    handled once: the newest handled comment id is kept in the PR's state."""
     skip = prefilter(payload)
     if skip:
         return Outcome("ignored", skip)
-    body: str = _get(payload, "comment", "body")
-    login: str = _get(payload, "comment", "user", "login")
     number: int = _get(payload, "issue", "number")
     comment_id: int = _get(payload, "comment", "id")
-
     try:
         pr = repo.get_pull(number)
     except GithubException as exc:
@@ -86,7 +87,65 @@ def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: s
         raise
     if not is_ours(pr.user, bot_login) or not pr.head.ref.startswith(BRANCH_PREFIX):
         return Outcome("ignored", f"PR #{number} is not a Rightsizer PR")
-    comment = pr.get_issue_comment(comment_id)
+    seen = prstate.parse(pr.body).last_command
+    if comment_id <= seen:
+        return Outcome("ignored", f"comment {comment_id} was handled already")
+
+    earlier = [_Pending(c.id, c.body or "", c.user.login, c.author_association)
+               for c in _missed_commands(pr, seen, comment_id, _get(payload, "comment", "created_at"))]
+    trigger = _Pending(comment_id, _get(payload, "comment", "body"), _get(payload, "comment", "user", "login"),
+                       _get(payload, "comment", "author_association"))
+    caught_up: list[Outcome] = []
+    out = Outcome("ignored")
+    for item in (*earlier, trigger):
+        out = _handle_one(repo, pr, item, runner)
+        pr = repo.get_pull(number)  # the command may have rewritten the body
+        _save_state(pr, replace(prstate.parse(pr.body), last_command=item.id))
+        if item is not trigger:
+            caught_up.append(out)
+    out.caught_up = caught_up
+    return out
+
+
+@dataclass(frozen=True)
+class _Pending:
+    id: int
+    body: str
+    login: str
+    association: Any
+
+
+CATCH_UP_WINDOW_SECONDS = 6 * 3600
+
+
+def _missed_commands(pr: Any, seen: int, before: int, created_at: Any) -> list[Any]:
+    """Command comments between the last handled one and ``before`` that nobody handled:
+    not by bots, not edited since (an edit is not a command), and recent (never replay
+    commands from long ago on a PR that predates the bookkeeping)."""
+    from datetime import datetime, timedelta, timezone
+
+    try:
+        now = datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        now = datetime.now(timezone.utc)
+    oldest = now - timedelta(seconds=CATCH_UP_WINDOW_SECONDS)
+    found = []
+    for c in pr.get_issue_comments():
+        if not (seen < c.id < before) or not is_command(c.body):
+            continue
+        if c.user.type == "Bot" or c.user.login.endswith("[bot]"):
+            continue
+        created = c.created_at if c.created_at.tzinfo else c.created_at.replace(tzinfo=timezone.utc)
+        updated = c.updated_at if c.updated_at.tzinfo else c.updated_at.replace(tzinfo=timezone.utc)
+        if updated != created or created < oldest:
+            continue
+        found.append(c)
+    return sorted(found, key=lambda c: c.id)
+
+
+def _handle_one(repo: Repository, pr: Any, item: _Pending, runner: Runner) -> Outcome:
+    login = item.login
+    comment = pr.get_issue_comment(item.id)
     out = Outcome("done")
 
     def react(kind: str) -> None:
@@ -104,13 +163,13 @@ def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: s
         pr.create_issue_comment(text)
 
     react("eyes")
-    if not _authorised(repo, login, _get(payload, "comment", "author_association")):
+    if not _authorised(repo, login, item.association):
         out.status, out.detail = "refused", f"{login} lacks write access"
         reply("only people with write access to this repository can run `/rightsize` commands.")
         react("confused")
         return out
     try:
-        command = parse(body)
+        command = parse(item.body)
     except CommandError as err:
         out.status, out.detail = "invalid", str(err)
         reply(f"{err}\n\n<details><summary>Commands</summary>\n\n{COMMANDS_HELP}\n\n</details>")

@@ -292,6 +292,7 @@ def publish(
         pins=overrides.pins,
         summary_lines=tuple(draft.summary_lines),
         paused=False,
+        last_command=old.last_command,
     )
     text = prbody.compose(draft.body, report, new_state, target.run_url)
 

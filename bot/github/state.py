@@ -35,6 +35,7 @@ class PrState:
     summary_lines: tuple[str, ...] = ()
     paused: bool = False  # someone else pushed to the branch; wait for /rightsize rebase
     closed_by_bot: bool = False  # we closed the PR (empty plan), as opposed to a person
+    last_command: int = 0  # id of the newest command comment handled (commands are handled once)
     declined: str = ""  # (derived, not stored) fingerprint of a plan a person closed unmerged
 
     def with_skip(self, ref: str) -> "PrState":
@@ -57,6 +58,7 @@ class PrState:
             "summary_lines": list(self.summary_lines),
             "paused": self.paused,
             "closed_by_bot": self.closed_by_bot,
+            "last_command": self.last_command,
         }
 
 
@@ -113,6 +115,7 @@ def from_json(raw: dict[str, Any]) -> PrState:
         summary_lines=strs("summary_lines"),
         paused=raw.get("paused") is True,
         closed_by_bot=raw.get("closed_by_bot") is True,
+        last_command=raw["last_command"] if isinstance(raw.get("last_command"), int) and not isinstance(raw.get("last_command"), bool) else 0,
     )
 
 

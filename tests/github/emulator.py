@@ -84,6 +84,7 @@ class Comment:
     body: str
     user: str
     created_at: str = field(default_factory=_now)
+    updated_at: str = ""
 
 
 def path_of(rest: str, emu: "GitHubEmulator") -> str:
@@ -277,7 +278,7 @@ class GitHubEmulator:
         out.update(id=c.id, node_id=f"IC_{c.id}", url=f"{self._repo_url()}/issues/comments/{c.id}",
                    html_url=f"https://github.com/{self.owner}/{self.name}/pull/{c.issue}#issuecomment-{c.id}",
                    issue_url=f"{self._repo_url()}/issues/{c.issue}", body=c.body, user=self.user(c.user),
-                   created_at=c.created_at, updated_at=c.created_at,
+                   created_at=c.created_at, updated_at=c.updated_at or c.created_at,
                    author_association="NONE" if c.user.endswith("[bot]") else "MEMBER")
         out.pop("pin", None)
         return out

@@ -73,7 +73,8 @@ def comment_payload(github, number: int, body: str, login: str = "Codertocat", *
     payload["repository"]["full_name"] = f"{github.owner}/{github.name}"
     payload["repository"]["name"], payload["repository"]["owner"]["login"] = github.name, github.owner
     payload["issue"]["number"] = number
-    payload["comment"].update(id=c.id, body=body, author_association=association)
+    payload["comment"].update(id=c.id, body=body, author_association=association,
+                              created_at=c.created_at, updated_at=c.created_at)
     payload["comment"]["user"].update(login=login, type=user_type)
     if on_pr:
         payload["issue"]["pull_request"] = {
@@ -164,7 +165,10 @@ def test_user_without_write_permission_is_refused(github, env, opened):
     assert reactions(github, cid) == ["eyes", "confused"]
     reply = [c for c in github.comments.values() if c.user == BOT][-1].body
     assert reply.startswith("@reader ") and "write access" in reply
-    assert github.pulls[1].body == body_before
+    # Only the bookkeeping moved (this comment is handled); no skip was recorded.
+    assert prstate.strip(github.pulls[1].body) == prstate.strip(body_before)
+    after = prstate.parse(github.pulls[1].body)
+    assert after.skips == () and after.last_command == payload["comment"]["id"]
     asked = [e.path for e in github.log if e.path.endswith("/permission")]
     assert asked == ["/repos/octo-org/octo-repo/collaborators/reader/permission"]
 
@@ -288,3 +292,39 @@ def test_empty_plan_closes_the_pr(github, origin, env, opened):
     assert fire(env, "schedule", {"schedule": "17 5 * * 1"}, opened) == 0
     assert github.pulls[1].state == "closed"
     assert outputs(env)["changes"] == "0"
+
+
+def test_a_command_whose_run_github_dropped_is_handled_by_the_next_one(github, origin, env, opened, tmp_path):
+    # GitHub keeps one waiting run per concurrency group: the run for this skip was replaced
+    # by the run for the recompute below, so only the recompute's event arrives.
+    dropped = github.add_comment(1, "/rightsize skip media/sonarr", "Codertocat")
+    recompute = comment_payload(github, 1, "/rightsize recompute")
+    assert fire(env, "issue_comment", recompute, opened) == 0
+    assert reactions(github, dropped.id) == ["eyes", "+1"]
+    assert reactions(github, recompute["comment"]["id"]) == ["eyes", "+1"]
+    # In order: the skip was recorded before the recompute ran, so it took effect.
+    assert opened.calls[-1][0].skips == ("media/sonarr",)
+    assert github.ref_sha("rightsizer/resources") is not None
+    head = github.ref_sha("rightsizer/resources")
+    assert github.git("diff", "--name-only", f"{head}^", head).splitlines() == [RADARR]
+    assert prstate.parse(github.pulls[1].body).last_command == recompute["comment"]["id"]
+
+
+def test_redelivered_event_is_not_handled_twice(github, env, opened):
+    payload = comment_payload(github, 1, "/rightsize help")
+    assert fire(env, "issue_comment", payload, opened) == 0
+    replies = len(github.comments)
+    github.reset_log()
+    assert fire(env, "issue_comment", payload, opened) == 0
+    assert github.writes() == [] and len(github.comments) == replies
+
+
+def test_old_or_edited_commands_are_not_replayed(github, env, opened):
+    old = github.add_comment(1, "/rightsize rebase", "Codertocat")
+    old.created_at = old.updated_at = "2026-01-01T00:00:00Z"  # months ago
+    edited = github.add_comment(1, "/rightsize skip media/radarr", "Codertocat")
+    edited.updated_at = "2099-01-01T00:00:00Z"  # changed after it was written
+    payload = comment_payload(github, 1, "/rightsize help")
+    assert fire(env, "issue_comment", payload, opened) == 0
+    assert reactions(github, old.id) == [] and reactions(github, edited.id) == []
+    assert prstate.parse(github.pulls[1].body).skips == ()
