@@ -8,21 +8,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from emulator import BOT, GitHubEmulator  # noqa: E402
-from openapi import SPEC_PATH, load_spec  # noqa: E402
-
-TOKEN = "ghs_actions_token"
-
-
-def git(cwd: Path, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
-                         env={"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
-                              "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com",
-                              "HOME": str(cwd), "PATH": "/usr/bin:/bin:/usr/local/bin"})
-    return out.stdout.strip()
-
+from .emulator import GitHubEmulator
+from .openapi import SPEC_PATH, load_spec
+from .support import TOKEN, git
 
 @pytest.fixture(scope="session")
 def spec():

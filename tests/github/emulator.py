@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from openapi import Spec, load_spec
+from .openapi import Spec, load_spec
 
 BOT = "github-actions[bot]"
 DOCS = "https://docs.github.com/rest"

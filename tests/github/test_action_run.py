@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import TOKEN
-from openapi import webhook_examples
-from test_workflows import ACTION, GITHUB_BASH, ROOT, _step_env
+from .support import TOKEN
+from .openapi import webhook_examples
+from .test_workflows import ACTION, GITHUB_BASH, ROOT, _step_env
 
 pytestmark = pytest.mark.slow  # ~30 s: builds and installs the package into a fresh venv
 
@@ -25,7 +25,7 @@ def test_action_answers_a_comment_command_end_to_end(github, origin, tmp_path):
     _, work = origin
     # A bot PR to comment on.
     subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:refs/heads/rightsizer/resources"], check=True)
-    from emulator import BOT, Pull
+    from .emulator import BOT, Pull
 
     github.pulls[1] = Pull(1, "Right-size 1 container(s)", "plan", "rightsizer/resources", "main", BOT)
     c = github.add_comment(1, "/rightsize help", "Codertocat")

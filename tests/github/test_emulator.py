@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from conftest import TOKEN
+from .support import TOKEN
 
 
 def call(github, method: str, path: str, body=None):

@@ -19,9 +19,9 @@ from ruamel.yaml import YAML
 
 from bot.cli import main
 from bot.github import state as prstate
-from conftest import TOKEN, git
-from emulator import BOT, GitHubEmulator
-from openapi import webhook_examples
+from .support import TOKEN, git
+from .emulator import BOT, GitHubEmulator
+from .openapi import webhook_examples
 
 
 def _gitops_ready() -> bool:

@@ -18,10 +18,10 @@ import pytest
 from bot.cli import build_parser
 from bot.commands import event
 from bot.github import state as prstate
-from conftest import TOKEN, git
-from drafts import MINIMAL_SNAPSHOT, HandPlanner
-from emulator import BOT
-from openapi import webhook_examples
+from .support import TOKEN, git
+from .drafts import MINIMAL_SNAPSHOT, HandPlanner
+from .emulator import BOT
+from .openapi import webhook_examples
 
 SONARR, RADARR = "apps/media/sonarr.yaml", "apps/media/radarr.yaml"
 WANTED = {SONARR: ("150m", "300Mi"), RADARR: ("100m", "384Mi")}

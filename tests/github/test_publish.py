@@ -11,9 +11,9 @@ from bot.github import state as prstate
 from bot.github.client import ClientSettings, connect, explain_failure
 from bot.github.publish import PublishError, Target, close_stale, publish, read_state
 from bot.policy import Overrides
-from conftest import TOKEN, git
-from drafts import REPORT, resize
-from emulator import BOT
+from .support import TOKEN, git
+from .drafts import REPORT, resize
+from .emulator import BOT
 
 
 def target(repo, work: Path) -> Target:

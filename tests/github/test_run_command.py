@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 from bot.cli import main
-from conftest import TOKEN, git
-from drafts import MINIMAL_SNAPSHOT
+from .support import TOKEN, git
+from .drafts import MINIMAL_SNAPSHOT
 
 
 def setenv(monkeypatch, github, tmp_path, token=TOKEN):
@@ -76,7 +76,7 @@ def test_dry_run_without_token_plans_and_reports(monkeypatch, github, origin, tm
 
     from bot.cli import build_parser
     from bot.commands import run as run_command
-    from drafts import HandPlanner
+    from .drafts import HandPlanner
 
     _, work = origin
     setenv(monkeypatch, github, tmp_path, token="")
@@ -95,7 +95,7 @@ def test_low_budget_stops_before_the_first_write(monkeypatch, github, origin, tm
 
     from bot.cli import build_parser
     from bot.commands import run as run_command
-    from drafts import HandPlanner
+    from .drafts import HandPlanner
 
     _, work = origin
     setenv(monkeypatch, github, tmp_path)
