@@ -15,7 +15,7 @@ from math import floor
 
 from bot import quantity
 from bot.duration import human_duration
-from bot.model import Container, Percentiles, RESOURCES, ResourceSpec
+from bot.model import Container, Percentiles, RESOURCES, Resources, ResourceSpec
 from bot.policy import ContainerPolicy, Pin, ResourcePolicy
 
 SCALE = {"cpu": 1000.0, "memory": 1.0}  # usage unit (cores, bytes) → value unit (millicores, bytes)
@@ -295,31 +295,33 @@ def recommend(
 
 def _finish(chain: _Chain, current: ResourceSpec, values: dict[tuple[str, str], float | None], policy: ContainerPolicy) -> ResourceSpec:
     """Round, keep limit ≥ request and the QoS class, and drop requests that equal their implicit default."""
-    spec = ResourceSpec()
+    out: dict[tuple[str, str], int | None] = {}
     for (kind, r), value in values.items():
         cur = current.get(kind, r) if kind == "limits" else current.effective_request(r)
         if value is None:
-            out = None
+            out[(kind, r)] = None
         elif cur is not None and abs(value - cur) < 0.5:
-            out = cur
+            out[(kind, r)] = cur
         else:
-            out = _round(r, value, policy.resource(r))
-        spec = spec.with_value(kind, r, out)
+            out[(kind, r)] = _round(r, value, policy.resource(r))
+    guaranteed = policy.preserve_qos and current.qos == "Guaranteed"
     for r in RESOURCES:
-        req, lim = spec.requests.get(r), spec.limits.get(r)
-        if policy.preserve_qos and current.qos == "Guaranteed" and req is not None:
+        req, lim = out[("requests", r)], out[("limits", r)]
+        if guaranteed and req is not None:
             if lim != req:
                 chain.note("QoS", r, "limit", req, f"Guaranteed QoS kept: limit = request = {fmt(r, req)}")
-            spec = spec.with_value("limits", r, req)
+            out[("limits", r)] = req
         elif req is not None and lim is not None and lim < req:
             chain.note("consistency", r, "limit", req, f"limit raised to the request {fmt(r, req)}")
-            spec = spec.with_value("limits", r, req)
-        # A request the file never set, and that equals the limit it defaults to, stays unset.
-        if current.requests.get(r) is None and spec.requests.get(r) == spec.limits.get(r) and current.limits.get(r) is not None:
-            spec = spec.with_value("requests", r, None)
-        elif current.requests.get(r) is None and current.limits.get(r) is None and spec.requests.get(r) is None:
-            spec = spec.with_value("requests", r, None)
-    return spec
+            out[("limits", r)] = req
+        # A request the file never set stays unset when it equals the limit it defaults to, or when nothing is known.
+        if current.requests.get(r) is None:
+            if current.limits.get(r) is not None and out[("requests", r)] == out[("limits", r)]:
+                out[("requests", r)] = None
+    return ResourceSpec(
+        Resources(out[("requests", "cpu")], out[("requests", "memory")]),
+        Resources(out[("limits", "cpu")], out[("limits", "memory")]),
+    )
 
 
 def _only_memory_increases(current: ResourceSpec, proposed: ResourceSpec) -> ResourceSpec:

@@ -96,6 +96,70 @@ def _savings(cand: Candidate, cluster_alloc: Vector) -> float:
     )
 
 
+class _RoomIndex:
+    """How much each remaining downsize frees, per node and in total, kept current as changes are taken.
+
+    Lets a blocked upsize be rejected in O(1) when the remaining downsizes cannot
+    free enough, and limits the greedy search to downsizes on the nodes that need room.
+    """
+
+    def __init__(self, ws: _Workspace, downsizes: Sequence[Candidate]):
+        self.ws = ws
+        self.cands: dict[str, Candidate] = {}
+        self.deltas: dict[str, dict[str, Vector]] = {}
+        self.by_node: dict[str, set[str]] = {}
+        self.by_workload: dict[tuple, set[str]] = {}
+        self.free_node: dict[tuple[str, int], int] = {}
+        self.free_total = [0, 0]
+        for c in downsizes:
+            self.cands[c.key] = c
+            self.by_workload.setdefault(c.workload.key, set()).add(c.key)
+            self._add(c)
+
+    def _add(self, c: Candidate) -> None:
+        deltas = self.ws.delta(c)
+        self.deltas[c.key] = deltas
+        for node, d in deltas.items():
+            self.by_node.setdefault(node, set()).add(c.key)
+            for i in (0, 1):
+                if d[i] < 0:
+                    self.free_node[(node, i)] = self.free_node.get((node, i), 0) - d[i]
+                    self.free_total[i] -= d[i]
+
+    def _drop(self, key: str) -> None:
+        for node, d in self.deltas.pop(key).items():
+            self.by_node[node].discard(key)
+            for i in (0, 1):
+                if d[i] < 0:
+                    self.free_node[(node, i)] += d[i]
+                    self.free_total[i] += d[i]
+
+    def take(self, key: str) -> None:
+        if key in self.deltas:
+            self._drop(key)
+            self.by_workload[self.cands[key].workload.key].discard(key)
+
+    def workload_changed(self, workload_key: tuple) -> None:
+        """Another container of the workload changed: its siblings' deltas (max over init containers) may too."""
+        for key in list(self.by_workload.get(workload_key, ())):
+            self._drop(key)
+            self._add(self.cands[key])
+
+    def could_cover(self, need: Mapping[tuple[str, int], int]) -> bool:
+        for (node, i), amount in need.items():
+            have = self.free_total[i] if node == "*" else self.free_node.get((node, i), 0)
+            if have < amount:
+                return False
+        return True
+
+    def pool_for(self, need: Mapping[tuple[str, int], int]) -> list[Candidate]:
+        if any(node == "*" for node, _ in need):
+            keys = set(self.deltas)
+        else:
+            keys = set().union(*(self.by_node.get(node, set()) for node, _ in need))
+        return [self.cands[k] for k in sorted(keys)]
+
+
 def select(
     candidates: Sequence[Candidate],
     workloads: Sequence[Workload],
@@ -112,6 +176,8 @@ def select(
     downsizes = [c for c in candidates if not _is_upsize(c)]
     upsizes.sort(key=lambda c: (not c.rec.urgent, -_pressure(c), c.key))
     downsizes.sort(key=lambda c: (-_savings(c, projection.cluster_alloc), c.key))
+    rank = {c.key: i for i, c in enumerate(downsizes)}
+    room = _RoomIndex(ws, downsizes)
 
     selected: list[str] = []
     blocked: dict[str, str] = {}
@@ -121,6 +187,11 @@ def select(
     def slots() -> int:
         return max_changes - len(selected)
 
+    def take(c: Candidate) -> None:
+        taken.add(c.key)
+        room.take(c.key)
+        room.workload_changed(c.workload.key)
+
     for up in upsizes:
         if slots() <= 0:
             break
@@ -128,16 +199,20 @@ def select(
         over = projection.overages(deltas)
         if not over:
             selected.append(up.key)
-            taken.add(up.key)
+            take(up)
             continue
-        helpers = _make_room(ws, up, over, [d for d in downsizes if d.key not in taken], slots() - 1)
+        helpers = None
+        if slots() > 1 and room.could_cover(over):
+            pool = sorted(room.pool_for(over), key=lambda c: rank[c.key])
+            helpers = _make_room(ws, room, over, pool, slots() - 1)
         if helpers is not None:
             for h in helpers:
-                taken.add(h.key)
                 notes[h.key].append(f"selected to make room for {up.key}")
             selected.append(up.key)
             selected.extend(h.key for h in helpers)
-            taken.add(up.key)
+            take(up)
+            for h in helpers:
+                take(h)
             notes[up.key].append("fits after " + ", ".join(h.key for h in helpers))
             continue
         ws.undo(up, deltas)
@@ -150,7 +225,7 @@ def select(
             continue
         ws.apply(down)
         selected.append(down.key)
-        taken.add(down.key)
+        take(down)
 
     over_cap = tuple(c.key for c in upsizes + downsizes if c.key not in taken and c.key not in blocked)
     return Selection(
@@ -166,7 +241,11 @@ def select(
     )
 
 
-def _make_room(ws: _Workspace, up: Candidate, over: dict[tuple[str, int], int], pool: list[Candidate], budget: int) -> list[Candidate] | None:
+def _freed(deltas: Mapping[str, Vector], node: str, i: int) -> int:
+    return -sum(d[i] for d in deltas.values()) if node == "*" else -deltas.get(node, (0, 0))[i]
+
+
+def _make_room(ws: _Workspace, room: _RoomIndex, over: dict[tuple[str, int], int], pool: list[Candidate], budget: int) -> list[Candidate] | None:
     """Greedily add downsizes that cut the specific overruns; undo them all if they cannot."""
     need = dict(over)
     chosen: list[tuple[Candidate, dict[str, Vector]]] = []
@@ -174,12 +253,10 @@ def _make_room(ws: _Workspace, up: Candidate, over: dict[tuple[str, int], int], 
     while any(v > 0 for v in need.values()) and len(chosen) < budget and remaining:
         best, best_score = None, 0.0
         for cand in remaining:
-            deltas = ws.delta(cand)
+            deltas = room.deltas[cand.key]
             score = 0.0
             for (node, i), amount in need.items():
-                if amount <= 0:
-                    continue
-                freed = -sum(d[i] for d in deltas.values()) if node == "*" else -deltas.get(node, (0, 0))[i]
+                freed = _freed(deltas, node, i) if amount > 0 else 0
                 if freed > 0:
                     # Same-node relief counts double: cluster-wide slack does not schedule a pod.
                     score += min(freed, amount) / amount * (2.0 if node != "*" else 1.0)
@@ -190,9 +267,8 @@ def _make_room(ws: _Workspace, up: Candidate, over: dict[tuple[str, int], int], 
         remaining.remove(best)
         deltas = ws.apply(best)
         chosen.append((best, deltas))
-        for (node, i) in list(need):
-            freed = -sum(d[i] for d in deltas.values()) if node == "*" else -deltas.get(node, (0, 0))[i]
-            need[(node, i)] -= freed
+        for key in need:
+            need[key] -= _freed(deltas, *key)
     if all(v <= 0 for v in need.values()):
         return [c for c, _ in chosen]
     for cand, deltas in reversed(chosen):
@@ -230,7 +306,7 @@ def _explain_block(
             if n.name == current_node or n.name not in proj.used:
                 continue
             room = [limits[n.name].budget[i] - proj.used[n.name][i] for i in (0, 1)]
-            if n.admits(w.node_selector, w.tolerations) and all(per_pod[i] <= room[i] for i in (0, 1)):
+            if all(per_pod[i] <= room[i] for i in (0, 1)) and n.admits(w.node_selector, w.tolerations):
                 hints.append(f"it would fit on {n.name}")
                 break
     hints.append("free room with downsizes on that node, raise the budget, or add a node")
