@@ -286,3 +286,17 @@ def test_comment_markers_are_found_on_later_pages(repo, github, origin):
     assert pages == ["1", "2", "3"]
     assert not [e for e in github.log if e.method == "POST" and e.path.endswith("/comments")]
     assert len([c for c in github.comments.values() if "rightsizer-rationale" in c.body]) == 1
+
+
+def test_ref_update_falls_back_to_create_and_back(repo, github, origin):
+    _, work = origin
+    publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("150m", "300Mi")}), REPORT, Overrides())
+    # The forced update answers 422 (as for a missing ref): create; that says "already exists"
+    # (it was there after all): update again, which now succeeds.
+    github.inject("PATCH", r"/git/refs/heads/rightsizer/resources$", 422, message="Reference does not exist")
+    github.reset_log()
+    publish(target(repo, work), resize(work, {"apps/media/sonarr.yaml": ("175m", "300Mi")}), REPORT, Overrides())
+    ref_calls = [(e.method, e.status) for e in github.log if "/git/refs" in e.path]
+    assert ref_calls == [("PATCH", 422), ("POST", 422), ("PATCH", 200)]
+    head = github.ref_sha("rightsizer/resources")
+    assert b"cpu: 175m" in github.git("show", f"{head}:apps/media/sonarr.yaml").encode()
