@@ -24,11 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["off", "report", "pr"], help="override the policy's mode")
     p.add_argument("--dry-run", action="store_true", help="plan and report only; write nothing to GitHub")
     p.add_argument("--snapshot", metavar="FILE", help="use this snapshot instead of collecting one")
-    p.add_argument("--prometheus-url", metavar="URL", help="Prometheus base URL for live collection")
-    p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (live collection)")
-    p.add_argument("--kube-state-metrics", action="store_true", help="read cluster objects from kube-state-metrics in Prometheus instead of the Kubernetes API")
-    p.add_argument("--prometheus-ca", metavar="FILE", help="CA bundle for Prometheus TLS")
-    p.add_argument("--prometheus-insecure", action="store_true", help="skip Prometheus TLS verification")
+    _collection_arguments(p)
     p.add_argument("--max-changes", type=_positive_int, metavar="N", help="override the policy's cap of changes per PR")
     p.add_argument("--namespaces", default="", metavar="NS[,NS…]", help="only these namespaces")
     p.add_argument("--report-path", metavar="FILE", help="where to write report.json (default: $RUNNER_TEMP/rightsizer/report.json)")
@@ -37,6 +33,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", metavar="URL", help="GitHub API URL (default: $GITHUB_API_URL or https://api.github.com)")
     p.add_argument("--api-write-pause", type=float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
     p.add_argument("--github-annotations", action="store_true", help="print errors as GitHub workflow annotations")
+
+
+def _collection_arguments(p: argparse.ArgumentParser) -> None:
+    """Live-collection flags: the snapshot command's own set when it offers one (so `run` and
+    `snapshot` never disagree), else the flags action.yml passes. Credentials (Prometheus
+    token, password, headers) come from RIGHTSIZER_PROMETHEUS_* environment variables."""
+    try:
+        from bot.commands.snapshot import add_collection_arguments  # type: ignore[attr-defined]
+    except ImportError:
+        add_collection_arguments = None
+    if add_collection_arguments is not None:
+        add_collection_arguments(p)
+        return
+    p.add_argument("--prometheus-url", metavar="URL", help="Prometheus base URL for live collection")
+    p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (live collection)")
+    p.add_argument("--kube-state-metrics", action="store_true", help="read cluster objects from kube-state-metrics in Prometheus instead of the Kubernetes API")
+    p.add_argument("--prometheus-ca", metavar="FILE", help="CA bundle for Prometheus TLS")
+    p.add_argument("--prometheus-insecure", action="store_true", help="skip Prometheus TLS verification")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
