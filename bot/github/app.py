@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -149,10 +148,10 @@ class Session:
         if self.cfg.step_summary is None:
             return
         with open(self.cfg.step_summary, "a", encoding="utf-8") as fh:
-            fh.write(fit_summary(text, self.cfg.run_url))
+            fh.write(fit_summary(text))
 
 
-def fit_summary(text: str, run_url: str | None = None, limit: int = STEP_SUMMARY_LIMIT) -> str:
+def fit_summary(text: str, limit: int = STEP_SUMMARY_LIMIT) -> str:
     """``text`` cut at a line boundary so its UTF-8 size stays under GitHub's 1 MiB cap."""
     text = text.rstrip("\n") + "\n"
     if len(text.encode("utf-8")) <= limit:
@@ -205,7 +204,3 @@ def write_outputs(path: Path | None, values: dict[str, str]) -> None:
         for name, value in values.items():
             delim = "RIGHTSIZER_EOF_" + os.urandom(8).hex()
             fh.write(f"{name}<<{delim}\n{value}\n{delim}\n")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -10,7 +10,7 @@ Every path ends in a reply and 👍 or 😕; no input crashes the handler.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from github import GithubException
 from github.Repository import Repository
@@ -251,9 +251,3 @@ def _describe(r: Published) -> str:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text.replace("`", "'")[:300]
-
-
-def overrides_of(states: list[prstate.PrState]) -> Overrides:
-    from bot.github.publish import merged_overrides
-
-    return merged_overrides(states)
