@@ -149,11 +149,11 @@ def format_quantity(resource: str, value: int, style: Style | None = None) -> st
 
 
 def human(resource: str, value: int | None) -> str:
-    """Short text for reports: 250m, 1.5 cores, 512Mi, 1.5Gi."""
+    """Short text for reports: 250m, 1500m, 512Mi, 1.5Gi (CPU always in millicores: "1" reads like a count)."""
     if value is None:
         return "—"
     if resource == "cpu":
-        return f"{value}m" if value < 1000 or value % 1000 else f"{value // 1000}"
+        return f"{value}m"
     if value >= GI and (value * 100) % GI == 0:
         return f"{format(Decimal(value) / GI, 'f').rstrip('0').rstrip('.')}Gi"
     if value % MI == 0:

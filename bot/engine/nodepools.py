@@ -181,7 +181,7 @@ def _final_specs(plan: Plan) -> dict[tuple, dict]:
     specs: dict[tuple, dict] = {}
     for d in plan.decisions:
         rec = d.recommendation
-        spec = rec.proposed if rec and d.status in (SELECTED, BLOCKED) else (rec.current if rec else None)
+        spec = d.wanted or (rec.proposed if rec and d.status in (SELECTED, BLOCKED) else (rec.current if rec else None))
         if spec is None:
             c = d.workload.container(d.container)
             spec = c.resources if c else None
@@ -215,7 +215,9 @@ def _blocked_pods(plan: Plan, specs: Mapping[tuple, dict]) -> list[tuple[str, Po
     """(current node, demand at the new size, request at the current size) for each pod of each blocked upsize."""
     out = []
     seen = set()
-    for d in plan.by_status(BLOCKED):
+    for d in plan.decisions:
+        if d.status != BLOCKED and d.wanted is None:
+            continue
         w = d.workload
         if w.key in seen:
             continue
@@ -334,7 +336,8 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
         bins.used[node_name][1] -= pod.request[1]
         demand.append(pod)
     if demand:
-        reasons.append(f"{len(demand)} pod(s) of upsizes blocked for lack of room")
+        reasons.append(f"{len(demand)} pod(s) need room their nodes do not have: "
+                       + ", ".join(sorted(p.ref for p in demand)[:5]))
     pending = [p for p in _pending(snapshot.pending_pods) if probe.admits(p.node_selector, p.tolerations)]
     if pending:
         reasons.append(f"{len(pending)} pod(s) pending: the scheduler found no node")

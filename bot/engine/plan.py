@@ -6,13 +6,13 @@ the same plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from bot.engine.fit import NodeLimits, Projection, as_resources, node_limits
 from bot.engine.recommend import ContainerRecommendation, recommend
 from bot.engine.select import Candidate, Selection, select
-from bot.model import ContainerChange, Resources, Snapshot, Workload
+from bot.model import ContainerChange, Resources, ResourceSpec, Snapshot, Workload
 from bot.policy import ContainerPolicy, Policy
 
 # Decision statuses, in the order a report lists them.
@@ -35,6 +35,8 @@ class Decision:
     policy: ContainerPolicy
     recommendation: ContainerRecommendation | None = None
     notes: tuple[str, ...] = ()
+    # The full change when only part of it fits (the rest is unmet demand for node pools).
+    wanted: ResourceSpec | None = None
 
     @property
     def key(self) -> str:
@@ -167,6 +169,9 @@ def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision
             continue
         notes = sel.notes.get(d.key, ())
         if d.key in order:
+            if d.key in sel.adjusted:
+                d = replace(d, recommendation=replace(d.recommendation, proposed=sel.adjusted[d.key]),
+                            wanted=d.recommendation.proposed)
             out.append(_with(d, SELECTED, "", notes))
         elif d.key in sel.blocked:
             out.append(_with(d, BLOCKED, "does not fit: " + sel.blocked[d.key], notes))
@@ -178,7 +183,7 @@ def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision
 
 
 def _with(d: Decision, status: str, reason: str, notes: tuple[str, ...]) -> Decision:
-    return Decision(d.workload, d.container, d.init, status, reason, d.policy, d.recommendation, notes)
+    return replace(d, status=status, reason=reason, notes=notes)
 
 
 def _node_reports(limits: Mapping[str, NodeLimits], sel: Selection) -> list[NodeReport]:

@@ -9,7 +9,7 @@ it is blocked with a note saying what would make it fit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import ceil
 from typing import Mapping, Sequence
 
@@ -32,6 +32,7 @@ class Candidate:
 @dataclass(frozen=True)
 class Selection:
     selected: tuple[str, ...]  # candidate keys, in selection order
+    adjusted: Mapping[str, ResourceSpec]  # selected with part of the change held back to fit
     blocked: Mapping[str, str]  # key → why it does not fit, and what would
     over_cap: tuple[str, ...]
     notes: Mapping[str, tuple[str, ...]]
@@ -180,6 +181,7 @@ def select(
     room = _RoomIndex(ws, downsizes)
 
     selected: list[str] = []
+    adjusted: dict[str, ResourceSpec] = {}
     blocked: dict[str, str] = {}
     taken: set[str] = set()
     notes: dict[str, list[str]] = {c.key: list(c.notes) for c in candidates}
@@ -216,6 +218,19 @@ def select(
             notes[up.key].append("fits after " + ", ".join(h.key for h in helpers))
             continue
         ws.undo(up, deltas)
+        partial = _hold_back(up, over)
+        if partial is not None:
+            part_deltas = ws.apply(partial)
+            if not projection.overages(part_deltas):
+                held = sorted({RES_NAMES[i] for _, i in over})
+                notes[up.key].append(
+                    f"{' and '.join(held)} part held back: " + _explain_block(ws, up, deltas, over, nodes, limits, applied=part_deltas)
+                )
+                adjusted[up.key] = partial.rec.proposed
+                selected.append(up.key)
+                take(up)
+                continue
+            ws.undo(partial, part_deltas)
         blocked[up.key] = _explain_block(ws, up, deltas, over, nodes, limits)
 
     for down in downsizes:
@@ -230,6 +245,7 @@ def select(
     over_cap = tuple(c.key for c in upsizes + downsizes if c.key not in taken and c.key not in blocked)
     return Selection(
         selected=tuple(selected),
+        adjusted=adjusted,
         blocked=blocked,
         over_cap=over_cap,
         notes={k: tuple(v) for k, v in notes.items()},
@@ -239,6 +255,19 @@ def select(
         cluster_after=(projection.total[0], projection.total[1]),
         unknown_nodes=tuple(sorted(projection.unknown_nodes)),
     )
+
+
+def _hold_back(up: Candidate, over: Mapping[tuple[str, int], int]) -> Candidate | None:
+    """The same change without the resources that do not fit (an OOM fix should not wait for CPU room)."""
+    spec = up.rec.proposed
+    for _, i in over:
+        r = RES_NAMES[i]
+        for kind in ("requests", "limits"):
+            spec = spec.with_value(kind, r, up.rec.current.get(kind, r))
+    if spec == up.rec.current or not any(spec.effective_request(r) != up.rec.current.effective_request(r) or
+                                         spec.limits.get(r) != up.rec.current.limits.get(r) for r in RES_NAMES):
+        return None
+    return Candidate(up.key, up.workload, up.container, replace(up.rec, proposed=spec), up.notes)
 
 
 def _freed(deltas: Mapping[str, Vector], node: str, i: int) -> int:
@@ -278,9 +307,12 @@ def _make_room(ws: _Workspace, room: _RoomIndex, over: dict[tuple[str, int], int
 
 def _explain_block(
     ws: _Workspace, up: Candidate, deltas: Mapping[str, Vector], over: Mapping[tuple[str, int], int],
-    nodes: Sequence[Node], limits: Mapping[str, NodeLimits],
+    nodes: Sequence[Node], limits: Mapping[str, NodeLimits], applied: Mapping[str, Vector] | None = None,
 ) -> str:
+    """Why the full change does not fit and what would make it; ``applied`` is a partial change already in the projection."""
     proj = ws.projection
+    if applied:
+        deltas = {n: (d[0] - applied.get(n, (0, 0))[0], d[1] - applied.get(n, (0, 0))[1]) for n, d in deltas.items()}
     parts = []
     for (node, i), amount in sorted(over.items()):
         r = RES_NAMES[i]

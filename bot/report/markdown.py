@@ -42,13 +42,35 @@ def _cell(spec_old: ResourceSpec, spec_new: ResourceSpec, kind: str, r: str) -> 
     return f"{human(r, old)} → **{human(r, new)}**{_pct(old, new)}"
 
 
+FLAG_STEPS = ("burst", "confidence", "bounds", "max step", "deadband", "restart guard", "OOM bump", "throttle guard", "no-downsize", "HPA", "pin", "QoS")
+RES_TITLE = {"cpu": "CPU", "memory": "memory"}
+
+
 def headline(d: Decision) -> str:
+    """One line per decision: for each changed resource, the usage it was sized from and what shaped it."""
     rec = d.recommendation
     if rec is None:
         return d.reason
     changed = {r for _, r, _, _ in rec.current.diff(rec.proposed)}
-    parts = [s.text for s in rec.steps if s.name in HEADLINE_STEPS and (s.resource in changed or s.name in ("restart guard", "OOM bump", "pin"))]
-    return "; ".join(parts[:4])
+    parts = []
+    for r in ("cpu", "memory"):
+        if r not in changed:
+            continue
+        basis = next((s for s in rec.steps if s.resource == r and s.name in ("percentile", "pin")), None)
+        flags = list(dict.fromkeys(s.name for s in rec.steps if s.resource == r and s.name in FLAG_STEPS))
+        if basis is None or basis.value is None:
+            text = f"{RES_TITLE[r]} kept"
+        elif basis.name == "pin":
+            text = f"{RES_TITLE[r]} pinned"
+        else:
+            label = basis.text.split(" usage")[0]
+            text = f"{RES_TITLE[r]} {label} {human(r, int(round(basis.value)))}"
+        parts.append(text + (f" ({', '.join(flags)})" if flags else ""))
+    if rec.urgent:
+        c = d.workload.container(d.container)
+        if c is not None:
+            parts.insert(0, f"{c.restarts} restart(s), {c.oom_kills} OOM kill(s)")
+    return "; ".join(parts)
 
 
 def changes_table(decisions: Sequence[Decision]) -> list[str]:

@@ -107,6 +107,6 @@ def test_friendly_never_rounds_down(v):
 
 
 def test_human():
-    assert q.human("cpu", 250) == "250m" and q.human("cpu", 2000) == "2"
+    assert q.human("cpu", 250) == "250m" and q.human("cpu", 2000) == "2000m"
     assert q.human("memory", 512 * 2**20) == "512Mi" and q.human("memory", 3 * 2**29) == "1.5Gi"
     assert q.human("memory", None) == "—"

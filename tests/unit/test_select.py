@@ -135,3 +135,24 @@ def test_selected_changes_respect_every_budget():
     for n in plan.nodes:
         assert n.after.memory <= n.budget.memory or n.after.memory <= n.before.memory
     assert all(d.status == SELECTED for d in plan.selected)
+
+
+def test_memory_fix_goes_ahead_when_only_cpu_lacks_room():
+    # n1 CPU allocatable 1000m, budget 80% = 800m. "hog" requests 700m CPU (steady, no usage data for CPU: kept).
+    # "oom" requests 100m CPU / 1Gi and uses 0.2 cores and 1.5Gi: it wants 200m CPU and 1.5Gi.
+    # CPU: 700 + 200 = 900m > 800m → the CPU part cannot go; memory 1 + 1.5... fits (8Gi budget).
+    # So the memory part is selected alone, with a note naming the CPU shortfall (one node: the cluster budget too).
+    hog = workload("hog", [container(resources=spec(700, GI), memory=pct(GI))])
+    oom = workload("oom", [container(resources=spec(100, GI), cpu=pct(0.2), memory=pct(1.5 * GI), restarts=3)])
+    data = {
+        "defaults": {"memory": NEUTRAL_MEMORY, "cpu": {**NEUTRAL_MEMORY, "round": {"step": "1m", "direction": "nearest"}},
+                     "coverage": {"required": "0s"}, "guards": {"restart": False}},
+        "budgets": {"cluster": {"cpu": 80, "memory": 80}, "node": {"cpu": 80, "memory": 80}},
+    }
+    pol = build_policy([("t.yaml", None, data)], "t.yaml")
+    plan = build_plan(snap([hog, oom], [node("n1", 1000, 10 * GI)]), pol)
+    (d,) = [d for d in plan.selected if d.workload.name == "oom"]
+    assert d.recommendation.proposed == spec(100, 1536 * MI)
+    (note,) = d.notes
+    assert note.startswith("cpu part held back: ") and "n1 cpu would be 900m against a budget of 800m" in note
+
