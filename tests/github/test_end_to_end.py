@@ -183,3 +183,61 @@ def test_the_whole_story(monkeypatch, flux):
     assert fire(monkeypatch, flux, "schedule", schedule, radarr_mem_p95=700_000_000) == 0
     assert emu.ref_sha("rightsizer/resources") == foreign
     assert len([c for c in emu.comments.values() if "rightsizer-paused" in c.body]) == 1
+
+
+DEMO = Path(__file__).resolve().parents[2] / "bot" / "demo"
+
+
+def test_demo_homelab_opens_exactly_the_pipelines_changes(monkeypatch, tmp_path, spec):
+    """The bundled demo (25 apps, several chart layouts) through `rightsizer event`: the PR's
+    single commit holds exactly the files the pipeline patched, byte for byte, and a second run
+    writes nothing."""
+    import shutil
+
+    from bot.pipeline import run_pipeline
+    from bot.snapshot import load_snapshot
+
+    bare, work = tmp_path / "origin.git", tmp_path / "work"
+    shutil.copytree(DEMO / "repo", work)
+    (work / ".github").mkdir(exist_ok=True)
+    shutil.copy(DEMO / "policy.yaml", work / ".github" / "rightsizer.yaml")
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "homelab")
+    git(work, "remote", "add", "origin", str(bare))
+    git(work, "push", "-q", "origin", "main")
+    # What the pipeline itself would write, computed on a separate copy.
+    expect_dir = tmp_path / "expected"
+    shutil.copytree(work, expect_dir, ignore=shutil.ignore_patterns(".git"))
+    expected = {d.scope: d.files for d in run_pipeline(expect_dir, load_snapshot(DEMO / "snapshot.yaml"), None).drafts}
+    assert expected.get("resources"), "the demo is meant to propose resource changes"
+
+    emu = GitHubEmulator(bare, spec=spec).start()
+    try:
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps({"schedule": "17 5 * * 1"}))
+        for key, value in {"GITHUB_EVENT_NAME": "schedule", "GITHUB_EVENT_PATH": str(event),
+                           "RIGHTSIZER_GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": f"{emu.owner}/{emu.name}",
+                           "GITHUB_API_URL": emu.base_url, "RUNNER_TEMP": str(tmp_path / "rt")}.items():
+            monkeypatch.setenv(key, value)
+        for key in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+            monkeypatch.delenv(key, raising=False)
+        argv = ["event", "--repo", str(work), "--snapshot", str(DEMO / "snapshot.yaml"), "--api-write-pause", "0"]
+        assert main(argv) == 0
+        for scope, files in expected.items():
+            head = emu.ref_sha(f"rightsizer/{scope}")
+            assert head and emu.git("rev-parse", f"{head}^") == git(work, "rev-parse", "HEAD")
+            changed = sorted(emu.git("diff", "--name-only", f"{head}^", head).splitlines())
+            assert changed == sorted(files)
+            for path, content in files.items():
+                blob = subprocess.run(["git", "--git-dir", str(bare), "cat-file", "blob", f"{head}:{path}"],
+                                      capture_output=True, check=True).stdout
+                assert blob == content
+        assert len(emu.pulls) == len(expected)
+        emu.reset_log()
+        assert main(argv) == 0
+        assert emu.writes() == []
+    finally:
+        emu.stop()
+    assert not emu.violations, "\n".join(emu.violations)
