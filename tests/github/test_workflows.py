@@ -195,3 +195,10 @@ exit 3
     rest = lines[lines.index("600") + 1:]
     assert rest == ["apiVersion: v1", "kind: Config", "token=ghs_x", "0"]
     assert not Path(kc).exists()  # removed after the run
+
+
+def test_docs_workflow_is_the_example_workflow():
+    # docs/action.md shows the copy-paste workflow; it must say what the linted example says.
+    text = (ROOT / "docs" / "action.md").read_text()
+    block = text.split("```yaml\n", 1)[1].split("\n```", 1)[0]
+    assert YAML(typ="safe").load(block) == load(ROOT / "examples" / "workflows" / "rightsizer.yml")
