@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -29,9 +30,13 @@ def run(args: argparse.Namespace) -> int:
     if repo.exists():
         shutil.rmtree(repo)
     shutil.copytree(DEMO / "repo", repo, ignore=shutil.ignore_patterns("INVENTORY.md"))
+    (repo / ".github").mkdir(exist_ok=True)
+    shutil.copy(DEMO / "policy.yaml", repo / ".github" / "rightsizer.yaml")
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=demo", "-c", "user.email=demo@example.invalid", "commit", "-qm", "demo homelab")
+    # Dated well before the snapshot, so node-pool cooldowns have passed.
+    _git(repo, "-c", "user.name=demo", "-c", "user.email=demo@example.invalid", "commit", "-qm", "demo homelab",
+         env={"GIT_AUTHOR_DATE": "2026-10-01T12:00:00Z", "GIT_COMMITTER_DATE": "2026-10-01T12:00:00Z"})
     snapshot = load_snapshot(DEMO / "snapshot.yaml")
     result = run_pipeline(repo, snapshot, None, write=True)
     write_outputs(out, result)
@@ -44,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _git(repo: Path, *args: str) -> None:
+def _git(repo: Path, *args: str, env: dict[str, str] | None = None) -> None:
     if shutil.which("git"):
-        subprocess.run(["git", "-C", str(repo), *args], check=True)
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env={**os.environ, **(env or {})})

@@ -1,0 +1,239 @@
+"""Discovery: what in a GitOps checkout could size a container.
+
+Reads every YAML file once and indexes Flux HelmReleases (every apiVersion
+still in Git), the chart each one installs, its values (inline and from
+kustomize-generated ConfigMaps), plain workload manifests (including kustomize
+patches) and the namespaces that kustomizations and Flux Kustomizations give
+files that set none.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from bot.gitops.config import GitOpsConfig
+from bot.gitops.yamldoc import YamlFile, YamlFileError
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
+POD_SPEC = {
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+}
+SKIP_DIRS = {".git", "node_modules", ".venv", "vendor"}
+
+
+@dataclass
+class ValuesRoot:
+    file: str
+    doc: int
+    path: tuple  # where the values mapping sits in that document (() for a values file)
+
+
+@dataclass
+class HelmRelease:
+    file: str
+    doc: int
+    name: str
+    namespace: str | None
+    release_name: str
+    chart: str
+    version: str
+    values: list[ValuesRoot] = field(default_factory=list)  # inline first: it wins over valuesFrom in Flux
+    target_paths: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace or '?'}/{self.name}"
+
+
+@dataclass
+class Manifest:
+    file: str
+    doc: int
+    kind: str
+    name: str
+    namespace: str | None
+    pod_spec: tuple
+    is_patch: bool
+
+
+@dataclass
+class Inventory:
+    root: Path
+    files: dict[str, YamlFile]
+    helmreleases: list[HelmRelease]
+    manifests: list[Manifest]
+    skipped: list[str]
+    config: GitOpsConfig
+
+    def doc(self, file: str, doc: int) -> Any:
+        return self.files[file].docs[doc]
+
+
+def _s(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _walk(root: Path, config: GitOpsConfig) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.endswith((".yaml", ".yml")):
+                continue
+            rel = str(PurePosixPath(Path(dirpath, name).relative_to(root)))
+            if config.include and not any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in config.include):
+                continue
+            if any(fnmatch.fnmatch(rel, p) for p in config.exclude):
+                continue
+            out.append(rel)
+    # .github/rightsizer policy files are not manifests
+    return [f for f in out if not f.startswith(".github/")]
+
+
+def _kustomize_namespaces_and_patches(files: dict[str, YamlFile]) -> tuple[dict[str, str], set[str], dict[str, list[str]]]:
+    """Per folder, the namespace a kustomization.yaml sets; the files used as patches; generated ConfigMap values files."""
+    namespaces: dict[str, str] = {}
+    patches: set[str] = set()
+    generated: dict[str, list[str]] = {}
+    for rel, yf in files.items():
+        if PurePosixPath(rel).name not in ("kustomization.yaml", "kustomization.yml"):
+            continue
+        for d in yf.docs:
+            if not isinstance(d, CommentedMap):
+                continue
+            folder = str(PurePosixPath(rel).parent)
+            if _s(d.get("namespace")):
+                namespaces[folder] = d["namespace"]
+            for p in (d.get("patches") or []) + (d.get("patchesStrategicMerge") or []):
+                path = p.get("path") if isinstance(p, CommentedMap) else p
+                if isinstance(path, str):
+                    patches.add(os.path.normpath(os.path.join(folder, path)))
+            for gen in d.get("configMapGenerator") or []:
+                if not isinstance(gen, CommentedMap) or not _s(gen.get("name")):
+                    continue
+                for f in gen.get("files") or []:
+                    if isinstance(f, str):
+                        src = f.split("=", 1)[-1]
+                        generated.setdefault(f"{folder}::{gen['name']}", []).append(os.path.normpath(os.path.join(folder, src)))
+    return namespaces, patches, generated
+
+
+def _flux_namespaces(files: dict[str, YamlFile]) -> dict[str, str]:
+    """Folder → targetNamespace of the Flux Kustomization that applies it."""
+    out = {}
+    for yf in files.values():
+        for d in yf.docs:
+            if isinstance(d, CommentedMap) and d.get("kind") == "Kustomization" and str(d.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io"):
+                spec = d.get("spec") or {}
+                if _s(spec.get("path")) and _s(spec.get("targetNamespace")):
+                    out[os.path.normpath(spec["path"].lstrip("./"))] = spec["targetNamespace"]
+    return out
+
+
+def _namespace_for(rel: str, meta_ns: str | None, kustomize_ns: dict[str, str], flux_ns: dict[str, str]) -> str | None:
+    if meta_ns:
+        return meta_ns
+    folder = str(PurePosixPath(rel).parent)
+    while True:
+        if folder in kustomize_ns:
+            return kustomize_ns[folder]
+        if folder in flux_ns:
+            return flux_ns[folder]
+        if folder in ("", "."):
+            return None
+        folder = str(PurePosixPath(folder).parent)
+
+
+def _oci_charts(files: dict[str, YamlFile]) -> dict[str, tuple[str, str, str]]:
+    """OCIRepository / HelmChart name → (file, chart name from its URL, tag)."""
+    out = {}
+    for rel, yf in files.items():
+        for d in yf.docs:
+            if isinstance(d, CommentedMap) and d.get("kind") == "OCIRepository":
+                url = _s((d.get("spec") or {}).get("url")) or ""
+                tag = _s(((d.get("spec") or {}).get("ref") or {}).get("tag")) or ""
+                name = _s((d.get("metadata") or {}).get("name"))
+                if name:
+                    out.setdefault(name, (rel, url.rstrip("/").rsplit("/", 1)[-1], tag))
+                    if str(PurePosixPath(rel).parent):
+                        out[f"{PurePosixPath(rel).parent}::{name}"] = (rel, url.rstrip("/").rsplit("/", 1)[-1], tag)
+    return out
+
+
+def discover(repo: Path, config: GitOpsConfig | None = None) -> Inventory:
+    config = config or GitOpsConfig()
+    repo = Path(repo)
+    files: dict[str, YamlFile] = {}
+    skipped: list[str] = []
+    for rel in _walk(repo, config):
+        try:
+            files[rel] = YamlFile.load(repo / rel, rel)
+        except (YamlFileError, OSError) as exc:
+            skipped.append(str(exc))
+    kustomize_ns, patches, generated = _kustomize_namespaces_and_patches(files)
+    flux_ns = _flux_namespaces(files)
+    oci = _oci_charts(files)
+    helmreleases: list[HelmRelease] = []
+    manifests: list[Manifest] = []
+    for rel, yf in files.items():
+        folder = str(PurePosixPath(rel).parent)
+        for i, d in enumerate(yf.docs):
+            if not isinstance(d, CommentedMap):
+                continue
+            kind = d.get("kind")
+            api = str(d.get("apiVersion", ""))
+            meta = d.get("metadata") if isinstance(d.get("metadata"), CommentedMap) else {}
+            name = _s(meta.get("name"))
+            if not name:
+                continue
+            ns = _namespace_for(rel, _s(meta.get("namespace")), kustomize_ns, flux_ns)
+            if kind == "HelmRelease" and api.startswith("helm.toolkit.fluxcd.io/"):
+                helmreleases.append(_helmrelease(rel, i, d, name, ns, oci, generated, folder))
+            elif kind in WORKLOAD_KINDS:
+                manifests.append(Manifest(rel, i, kind, name, ns, POD_SPEC[kind], rel in patches))
+    return Inventory(repo, files, helmreleases, manifests, skipped, config)
+
+
+def _helmrelease(rel: str, i: int, d: CommentedMap, name: str, ns: str | None, oci: dict, generated: dict, folder: str) -> HelmRelease:
+    spec = d.get("spec") if isinstance(d.get("spec"), CommentedMap) else CommentedMap()
+    chart, version = "", ""
+    chart_spec = (spec.get("chart") or {}).get("spec") if isinstance(spec.get("chart"), CommentedMap) else None
+    if isinstance(chart_spec, CommentedMap):
+        chart = _s(chart_spec.get("chart")) or ""
+        version = str(chart_spec.get("version") or "")
+    elif isinstance(spec.get("chartRef"), CommentedMap):
+        ref_name = _s(spec["chartRef"].get("name")) or ""
+        found = oci.get(f"{folder}::{ref_name}") or oci.get(ref_name)
+        if found:
+            chart, version = found[1], found[2]
+        else:
+            chart = ref_name
+    chart = chart.rsplit("/", 1)[-1]
+    # Flux: releaseName defaults to [targetNamespace-]name
+    release_name = _s(spec.get("releaseName")) or (f"{spec['targetNamespace']}-{name}" if _s(spec.get("targetNamespace")) else name)
+    values: list[ValuesRoot] = []
+    if isinstance(spec.get("values"), CommentedMap):
+        values.append(ValuesRoot(rel, i, ("spec", "values")))
+    target_paths = []
+    for vf in spec.get("valuesFrom") or []:
+        if not isinstance(vf, CommentedMap):
+            continue
+        if _s(vf.get("targetPath")):
+            target_paths.append(vf["targetPath"])
+            continue
+        if vf.get("kind") == "ConfigMap" and _s(vf.get("name")):
+            for src in generated.get(f"{folder}::{vf['name']}", []):
+                values.append(ValuesRoot(src, 0, ()))
+    return HelmRelease(rel, i, name, ns, release_name, chart, version, values, target_paths)

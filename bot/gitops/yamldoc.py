@@ -1,0 +1,98 @@
+"""YAML files as text plus positions: parse with ruamel.yaml only to learn where things are.
+
+Edits are made on the text itself, line by line, so every byte we do not mean
+to change stays as it was — comments, quoting, anchors, flow style, CRLF,
+document separators — which no YAML dumper can promise.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+MAX_FILE_BYTES = 2 * 1024 * 1024  # vendored CRD bundles are not where resources live
+
+
+class YamlFileError(Exception):
+    pass
+
+
+def _yaml() -> YAML:
+    y = YAML(typ="rt")
+    y.allow_duplicate_keys = True  # real files have them; we only read positions
+    y.preserve_quotes = True
+    return y
+
+
+@dataclass
+class YamlFile:
+    path: Path
+    rel: str
+    text: str
+    docs: list[Any] = field(default_factory=list)
+
+    @staticmethod
+    def load(path: Path, rel: str) -> "YamlFile":
+        raw = path.read_bytes()
+        if len(raw) > MAX_FILE_BYTES:
+            raise YamlFileError(f"{rel}: larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, skipped")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise YamlFileError(f"{rel}: not UTF-8") from exc
+        return YamlFile(path, rel, text, parse_documents(text, rel))
+
+    @property
+    def newline(self) -> str:
+        return "\r\n" if "\r\n" in self.text else "\n"
+
+
+def parse_documents(text: str, rel: str = "<text>") -> list[Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reused anchors are legal YAML 1.2
+        try:
+            return list(_yaml().load_all(text))
+        except Exception as exc:  # any parse problem: the file is not ours to touch
+            raise YamlFileError(f"{rel}: not parseable YAML ({str(exc).splitlines()[0]})") from None
+
+
+def get_path(node: Any, path: tuple) -> Any:
+    for key in path:
+        if isinstance(node, CommentedMap) and key in node:
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def end_line(node: Any) -> int:
+    """0-based last line occupied by a block collection's content."""
+    last = node.lc.line
+    if isinstance(node, CommentedMap):
+        for key in node:
+            kl, _ = node.lc.key(key)
+            last = max(last, kl)
+            value = node[key]
+            if isinstance(value, (CommentedMap, CommentedSeq)) and len(value):
+                last = max(last, end_line(value))
+            else:
+                vl, _ = node.lc.value(key)
+                last = max(last, vl)
+    elif isinstance(node, CommentedSeq):
+        for i, value in enumerate(node):
+            il, _ = node.lc.item(i)
+            last = max(last, il)
+            if isinstance(value, (CommentedMap, CommentedSeq)) and len(value):
+                last = max(last, end_line(value))
+    return last
+
+
+def is_flow(node: Any) -> bool:
+    return bool(getattr(node, "fa", None) and node.fa.flow_style())
