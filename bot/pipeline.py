@@ -202,6 +202,10 @@ def run_pipeline(
 
     unmapped_list = sorted(unmapped.items())
     pool_drafts, pool_notes, _ = node_pool_drafts(repo_dir, snapshot, plan, policy)
+    if write and policy.mode == "pr":
+        for draft in pool_drafts:
+            for rel, content in draft.files.items():
+                (repo_dir / rel).write_bytes(content)
     report = report_dict(plan, {
         "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
         "warnings": warnings,

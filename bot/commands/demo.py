@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     files = [FileLines(e.path, tuple(e.lines)) for e in result.edits]
     print("Rightsizer demo: a homelab with a Lenovo m720q, a Raspberry Pi 4 and one Proxmox VM worker.\n")
     sys.stdout.write(render_terminal_summary(result.plan, files))
-    print(f"\nThe PR it would open: {out / 'pr.md'}")
+    for note in result.report.get("nodePools", []):
+        print(f"\n{note}")
+    print(f"\nThe PR it would open: {out / 'pr.md'}" + (f" (and {out / 'pr-nodes.md'} for the node pool)" if any(d.scope == "nodes" for d in result.drafts) else ""))
     print(f"The patch:            {out / 'changes.diff'}   (see it in context: git -C {repo} diff)")
     print(f"Every decision:       {out / 'report.json'}")
     return 0

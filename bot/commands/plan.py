@@ -42,15 +42,20 @@ def load_input_snapshot(args: argparse.Namespace):
 
 
 def write_outputs(out: Path, result) -> list[Path]:
+    """report.json; pr.md (the resources PR, or the full report when there is none); pr-nodes.md when a
+    node pool should change; changes.diff with every file change."""
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "report.json", out / "pr.md"]
-    written[0].write_text(json.dumps(result.report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    body = result.drafts[0].body if result.drafts else result.step_summary
-    written[1].write_text(body, encoding="utf-8")
-    diff = result.drafts[0].diff if result.drafts else ""
-    (out / "changes.diff").write_text(diff, encoding="utf-8")
-    written.append(out / "changes.diff")
-    return written
+    drafts = {d.scope: d for d in result.drafts}
+    files = {
+        "report.json": json.dumps(result.report, indent=2) + "\n",
+        "pr.md": drafts["resources"].body if "resources" in drafts else result.step_summary,
+        "changes.diff": "".join(d.diff for d in result.drafts),
+    }
+    if "nodes" in drafts:
+        files["pr-nodes.md"] = drafts["nodes"].body
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+    return [out / name for name in files]
 
 
 def run(args: argparse.Namespace) -> int:
