@@ -254,10 +254,10 @@ def recommend(
         # -- max step and deadband
         stepped_req = _clamp_step(cur_req, req, rp)
         if stepped_req != req:
-            chain.note("max step", r, "request", stepped_req, f"step limit ({rp.max_decrease_percent:g}% down / {rp.max_increase_percent:g}% up per run) → {fmt(r, stepped_req)}")
+            chain.note("max step", r, "request", stepped_req, f"request moves at most −{rp.max_decrease_percent:g}% / +{rp.max_increase_percent:g}% per run → {fmt(r, stepped_req)}")
         stepped_lim = _clamp_step(cur_lim, lim, rp)
         if stepped_lim != lim:
-            chain.note("max step", r, "limit", stepped_lim, f"limit step limit → {fmt(r, stepped_lim)}")
+            chain.note("max step", r, "limit", stepped_lim, f"limit moves at most −{rp.max_decrease_percent:g}% / +{rp.max_increase_percent:g}% per run → {fmt(r, stepped_lim)}")
         req, lim = stepped_req, stepped_lim
         if _within_deadband(cur_req, req, rp):
             chain.note("deadband", r, "request", cur_req, f"request change {fmt(r, cur_req)} → {fmt(r, req)} is under the deadband: kept")

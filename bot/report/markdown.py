@@ -74,7 +74,7 @@ def headline(d: Decision) -> str:
 
 
 def changes_table(decisions: Sequence[Decision]) -> list[str]:
-    rows = ["| Workload | Container | CPU request | CPU limit | Memory request | Memory limit |", "|---|---|---|---|---|---|"]
+    rows = ["| Workload | Container | " + " | ".join(LABELS[f].capitalize().replace("Cpu", "CPU") for f in FIELDS) + " |", "|---|---|---|---|---|---|"]
     for d in decisions:
         rec = d.recommendation
         assert rec is not None
