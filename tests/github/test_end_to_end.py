@@ -174,6 +174,12 @@ def test_the_whole_story(monkeypatch, flux):
     assert not any("sonarr" in line for line in prstate.parse(emu.pulls[1].body).summary_lines)
     assert len(emu.pulls) == 1
 
+    # /rightsize explain answers from the real plan's rationale.
+    assert fire(monkeypatch, flux, "issue_comment", comment(emu, "/rightsize explain media/radarr"),
+                radarr_mem_p95=1_200_000_000) == 0
+    reply = [c.body for c in emu.comments.values() if c.user == BOT][-1]
+    assert reply.startswith("@Codertocat ") and "media/radarr/app" in reply and "p99" in reply
+
     # 5. A person pushes to the branch: no overwrite on the next run.
     clone5, _ = branch_files(bare, tmp, "5")
     (clone5 / "NOTE.md").write_text("hands off\n")
