@@ -172,10 +172,14 @@ def _utc(epoch: int) -> str:
 
 
 def _empty_reason(result: Any, scope: str) -> str:
-    counts = (result.report or {}).get("counts") if isinstance(result.report, dict) else None
-    if scope == "resources" and isinstance(counts, dict):
-        return "no container needs a change beyond the deadband right now"
-    return "the latest plan proposes nothing for this scope"
+    report = result.report if isinstance(getattr(result, "report", None), dict) else {}
+    if scope != "resources":
+        return "the latest plan proposes no node-pool change"
+    unmapped = report.get("unmapped") or []
+    if unmapped:
+        return (f"{len(unmapped)} container(s) would change but none maps to a file in this repository; "
+                "the run's summary lists why")
+    return "no container needs a change beyond the policy's thresholds right now"
 
 
 def _with_base(settings: ClientSettings, api_url: str) -> ClientSettings:
