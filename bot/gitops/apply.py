@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from bot.gitops.mapping import MappingResult, Target
-from bot.gitops.patch import FIELD_ORDER, PatchError, read_spec, set_field
+from bot.gitops.patch import FIELD_ORDER, PatchError, read_spec, set_field_reusing
 from bot.gitops.yamldoc import YamlFileError, parse_documents
 from bot.model import ContainerChange
 
@@ -43,9 +43,10 @@ def _wanted(change: ContainerChange) -> dict[tuple[str, str], int | None]:
 
 
 def patch_text(text: str, items: Sequence[tuple[ContainerChange, Target]]) -> str:
+    docs = None
     for change, target in items:
         for kind, resource, old, new in change.changed_fields():
-            text = set_field(text, target.doc, target.block, kind, resource, new)
+            text, docs = set_field_reusing(text, docs, target.doc, target.block, kind, resource, new)
     return text
 
 

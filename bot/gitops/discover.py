@@ -18,7 +18,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.gitops.config import GitOpsConfig
-from bot.gitops.yamldoc import YamlFile, YamlFileError
+from bot.gitops.yamldoc import YamlFile, YamlFileError, reach_counts
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
 POD_SPEC = {
@@ -76,9 +76,16 @@ class Inventory:
     manifests: list[Manifest]
     skipped: list[str]
     config: GitOpsConfig
+    _reach: dict = field(default_factory=dict, repr=False)
 
     def doc(self, file: str, doc: int) -> Any:
         return self.files[file].docs[doc]
+
+    def reach(self, file: str, doc: int) -> dict[int, int]:
+        key = (file, doc)
+        if key not in self._reach:
+            self._reach[key] = reach_counts(self.doc(file, doc))
+        return self._reach[key]
 
 
 def _s(value: Any) -> str | None:

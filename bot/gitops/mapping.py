@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.gitops.discover import HelmRelease, Inventory, Manifest
-from bot.gitops.yamldoc import get_path
+from bot.gitops.yamldoc import get_path, shared_along
 from bot.model import ContainerChange
 
 APP_TEMPLATE = ("app-template",)
@@ -203,13 +203,73 @@ def target_for(inv: Inventory, change: ContainerChange, single_container: bool =
     return _manifest_target(inv, change)
 
 
+def _unshared(inv: Inventory, target: Target) -> Target | str:
+    anchor = shared_along(inv.doc(target.file, target.doc), target.block, inv.reach(target.file, target.doc))
+    if anchor:
+        return (f"its resources in {target.file} are shared through the YAML anchor &{anchor} with other places; "
+                "changing them would resize those too (give this container its own block, or map it explicitly)")
+    return target
+
+
 def map_changes(inv: Inventory, changes: Sequence[ContainerChange], containers_per_workload: dict | None = None) -> MappingResult:
     result = MappingResult()
     for change in changes:
         single = True if containers_per_workload is None else containers_per_workload.get((change.namespace, change.workload), 1) == 1
         target = target_for(inv, change, single)
         if isinstance(target, Target):
+            target = _unshared(inv, target)
+        if isinstance(target, Target):
             result.mapped.append((change, target))
         else:
             result.unmapped.append((change, target))
     return result
+
+
+def all_targets(inv: Inventory) -> list[tuple[str, Target]]:
+    """Every container sizing block the repo has, without a snapshot: (label, target).
+
+    Used to report what discovery sees and by the corpus tests; only blocks that
+    exist are listed (creating one needs a running container to ask for it).
+    """
+    out: list[tuple[str, Target]] = []
+    for hr in inv.helmreleases:
+        roots = [r for r in hr.values if r.file in inv.files]
+        for r in roots:
+            ctrls = _exists(inv, r.file, r.doc, r.path + ("controllers",))
+            if isinstance(ctrls, CommentedMap):
+                for c, ctrl in ctrls.items():
+                    if not isinstance(ctrl, CommentedMap):
+                        continue
+                    for section in ("containers", "initContainers"):
+                        conts = ctrl.get(section)
+                        if not isinstance(conts, CommentedMap):
+                            continue
+                        for name, cont in conts.items():
+                            if isinstance(cont, CommentedMap) and isinstance(cont.get("resources"), CommentedMap):
+                                block = r.path + ("controllers", c, section, name, "resources")
+                                out.append((f"{hr.ref} {c}/{name}", Target(r.file, r.doc, block, "app-template")))
+                continue
+            chart_paths = [p for patterns in BUILTIN_CHARTS.get(hr.chart, []) for p in patterns[1]]
+            chart_paths += [p for cp in inv.config.charts if cp.chart == hr.chart for p in cp.paths]
+            seen = set()
+            for p in chart_paths or ["resources"]:
+                if "{container}" in p:
+                    parent = _exists(inv, r.file, r.doc, r.path + _dotted(p.split(".{container}")[0]))
+                    names = [k for k, v in parent.items() if isinstance(v, CommentedMap)] if isinstance(parent, CommentedMap) else []
+                    paths = [_dotted(p.format(container=n)) for n in names]
+                else:
+                    paths = [_dotted(p)]
+                for rel in paths:
+                    if rel not in seen and isinstance(_exists(inv, r.file, r.doc, r.path + rel), CommentedMap):
+                        seen.add(rel)
+                        out.append((f"{hr.ref} {'.'.join(map(str, rel))}", Target(r.file, r.doc, r.path + rel, f"chart {hr.chart}")))
+    for m in inv.manifests:
+        for section in ("containers", "initContainers"):
+            seq = _exists(inv, m.file, m.doc, m.pod_spec + (section,))
+            if not isinstance(seq, CommentedSeq):
+                continue
+            for i, c in enumerate(seq):
+                if isinstance(c, CommentedMap) and isinstance(c.get("resources"), CommentedMap):
+                    out.append((f"{m.kind} {m.namespace or '?'}/{m.name} {c.get('name')}",
+                                Target(m.file, m.doc, m.pod_spec + (section, i, "resources"), m.kind)))
+    return [(label, t) for label, t in out if isinstance(_unshared(inv, t), Target)]

@@ -111,8 +111,28 @@ class _Text:
 
 def set_field(text: str, doc: int, block: tuple, kind: str, resource: str, value: int | None, indent_default: int = 2) -> str:
     """The text with ``<block>.<kind>.<resource>`` set to ``value`` (None removes it)."""
-    docs = parse_documents(text)
+    return set_field_reusing(text, None, doc, block, kind, resource, value, indent_default)[0]
+
+
+def set_field_reusing(text: str, docs: list | None, doc: int, block: tuple, kind: str, resource: str, value: int | None,
+                      indent_default: int = 2) -> tuple[str, list | None]:
+    """Like set_field, reusing a parse of ``text``; returns the new text and a parse still valid for it, or None.
+
+    A value replaced in place in a block mapping moves nothing else (it is the last thing on its line), so the
+    old positions stay true; any insertion, removal or flow-style edit needs a fresh parse.
+    """
+    docs = docs if docs is not None else parse_documents(text)
     root = docs[doc]
+    res_node = get_path(root, block)
+    kind_node = res_node.get(kind) if isinstance(res_node, CommentedMap) else None
+    in_place = (
+        value is not None and isinstance(kind_node, CommentedMap) and resource in kind_node
+        and len(kind_node) and not is_flow(kind_node) and not is_flow(res_node)
+    )
+    return _set_field(text, root, block, kind, resource, value, indent_default), (docs if in_place else None)
+
+
+def _set_field(text: str, root: Any, block: tuple, kind: str, resource: str, value: int | None, indent_default: int) -> str:
     res_node = get_path(root, block)
     t = _Text(text)
     if value is None:
@@ -136,7 +156,7 @@ def set_field(text: str, doc: int, block: tuple, kind: str, resource: str, value
         raise PatchError("the resources value is not a mapping")
     style_src = _style_source(res_node, kind, resource)
     rendered = _render(resource, value, style_src)
-    if is_flow(res_node):
+    if is_flow(res_node) or not len(res_node):  # `resources: {}` is flow even when ruamel does not say so
         return _set_in_flow(t, res_node, kind, resource, rendered)
     kind_node = res_node.get(kind)
     if kind_node is None:
@@ -150,7 +170,7 @@ def set_field(text: str, doc: int, block: tuple, kind: str, resource: str, value
         raise PatchError("empty resources mapping")
     if not isinstance(kind_node, CommentedMap):
         raise PatchError(f"resources.{kind} is not a mapping")
-    if is_flow(kind_node):
+    if is_flow(kind_node) or not len(kind_node):
         if resource in kind_node:
             line, col = kind_node.lc.value(resource)
             t.replace_scalar(line, col, rendered)

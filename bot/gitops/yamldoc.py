@@ -96,3 +96,34 @@ def end_line(node: Any) -> int:
 
 def is_flow(node: Any) -> bool:
     return bool(getattr(node, "fa", None) and node.fa.flow_style())
+
+
+def reach_counts(root: Any) -> dict[int, int]:
+    """How many times each collection in a document is reached (more than once: behind an alias)."""
+    seen: dict[int, int] = {}
+
+    def count(node: Any) -> None:
+        if isinstance(node, (CommentedMap, CommentedSeq)):
+            seen[id(node)] = seen.get(id(node), 0) + 1
+            if seen[id(node)] > 1:
+                return
+            for child in (node.values() if isinstance(node, CommentedMap) else node):
+                count(child)
+
+    count(root)
+    return seen
+
+
+def shared_along(root: Any, path: tuple, seen: dict[int, int] | None = None) -> str | None:
+    """The anchor name when any collection on ``path`` is reachable twice (a YAML anchor with aliases):
+    editing it would change every place that uses it."""
+    seen = seen if seen is not None else reach_counts(root)
+    node = root
+    for key in path:
+        node = get_path(node, (key,))
+        if node is None:
+            return None
+        if isinstance(node, (CommentedMap, CommentedSeq)) and seen.get(id(node), 0) > 1:
+            anchor = getattr(getattr(node, "anchor", None), "value", None)
+            return anchor or "an anchor"
+    return None
