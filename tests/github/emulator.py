@@ -116,7 +116,8 @@ class GitHubEmulator:
         self.rate_remaining = 4999  # what X-RateLimit-Remaining reports
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for the next poll, once per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     # --- lifecycle ----------------------------------------------------------------
     @property
