@@ -11,7 +11,7 @@ import re
 from typing import Any, Mapping
 
 from bot.github import state as prstate
-from bot.github.chart import node_charts
+from bot.report.chart import node_charts
 
 MAX_BODY = 60_000
 _DETAILS = re.compile(r"<details>.*?</details>", re.S)

@@ -27,6 +27,10 @@ def _node(n: NodeReport) -> dict[str, Any]:
     }
 
 
+def nodes_dicts(nodes) -> list[dict[str, Any]]:
+    return [_node(n) for n in nodes]
+
+
 def decision_dict(d: Decision) -> dict[str, Any]:
     w = d.workload
     out: dict[str, Any] = {
@@ -68,7 +72,7 @@ def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, An
         "maxChanges": plan.max_changes,
         "counts": counts,
         "cluster": _node(plan.cluster),
-        "nodes": [_node(n) for n in plan.nodes],
+        "nodes": nodes_dicts(plan.nodes),
         "decisions": [decision_dict(d) for d in plan.decisions],
     }
     if plan.unknown_nodes:

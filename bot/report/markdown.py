@@ -12,6 +12,8 @@ from typing import Iterable, Sequence
 from bot.engine.plan import BLOCKED, OVER_CAP, REPORT_ONLY, SELECTED, SKIPPED, UNCHANGED, Decision, NodeReport, Plan
 from bot.model import FIELDS, ResourceSpec
 from bot.quantity import human
+from bot.report.chart import node_charts
+from bot.report.json_report import nodes_dicts
 
 PR_BODY_LIMIT = 60_000
 LABELS = {("requests", "cpu"): "CPU request", ("requests", "memory"): "memory request",
@@ -126,28 +128,6 @@ def node_table(nodes: Iterable[NodeReport], cluster: NodeReport) -> list[str]:
     return rows
 
 
-def mermaid_chart(nodes: Sequence[NodeReport]) -> list[str]:
-    """Per-node memory requests before and after, as % of allocatable, against the budget line."""
-    if not nodes:
-        return []
-    names = ", ".join(f'"{n.name}"' for n in nodes)
-    pct = lambda v, n: round((v or 0) * 100 / (n.allocatable.memory or 1))  # noqa: E731
-    before = ", ".join(str(pct(n.before.memory, n)) for n in nodes)
-    after = ", ".join(str(pct(n.after.memory, n)) for n in nodes)
-    budget = ", ".join(str(pct(n.budget.memory, n)) for n in nodes)
-    return [
-        "```mermaid",
-        "xychart-beta",
-        '    title "Memory requests per node (% of allocatable): before, after, budget"',
-        f"    x-axis [{names}]",
-        '    y-axis "% of allocatable" 0 --> 100',
-        f"    bar [{before}]",
-        f"    bar [{after}]",
-        f"    line [{budget}]",
-        "```",
-    ]
-
-
 def _list(decisions: Sequence[Decision], limit: int | None = None) -> list[str]:
     shown = decisions if limit is None else decisions[:limit]
     out = [f"- `{d.key}` — {d.reason}" + (f" ({headline(d)})" if d.status in (BLOCKED, OVER_CAP, REPORT_ONLY) and headline(d) else "") for d in shown]
@@ -221,7 +201,7 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit) -> 
         if len(shown) < len(sel):
             out += [f"Rationale for {len(sel) - len(shown)} more change(s) is in report.json and the step summary" + (f" ({details_url})" if details_url else "") + ".", ""]
     out += files_section(files)
-    out += ["### Node fit", ""] + node_table(plan.nodes, plan.cluster) + [""] + mermaid_chart(plan.nodes) + [""]
+    out += ["### Node fit", ""] + node_table(plan.nodes, plan.cluster) + [""] + [node_charts({"nodes": nodes_dicts(plan.nodes)}), ""]
     for title, status in (("Blocked: does not fit", BLOCKED), ("Next time (over the per-PR cap)", OVER_CAP), ("Report only", REPORT_ONLY), ("Skipped", SKIPPED)):
         items = plan.by_status(status)
         if items and list_limit != 0:

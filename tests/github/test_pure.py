@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from bot.github import state as prstate
 from bot.github.app import STEP_SUMMARY_LIMIT, fit_summary
 from bot.github.body import MAX_BODY, compose
-from bot.github.chart import node_chart
+from bot.report.chart import node_chart
 from bot.github.commands import Command, CommandError, is_command, parse
 from bot.github.publish import files_digest, git_blob_sha, rationale
 from bot.policy import Overrides, Pin

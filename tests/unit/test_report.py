@@ -1,7 +1,7 @@
 """The PR text: columns mean what their headers say, trimming keeps it under GitHub's limit, explain works."""
 
 from bot.engine.plan import build_plan
-from bot.report.markdown import explain, mermaid_chart, render_pr_body
+from bot.report.markdown import explain, render_pr_body
 from tests.unit.helpers import GI, MI, container, node, pct, spec, workload
 from tests.unit.test_select import make_policy, snap
 
@@ -44,8 +44,8 @@ def test_explain_one_workload():
     assert "No container matches" in explain(plan, "default/nope")
 
 
-def test_mermaid_chart_percentages():
+def test_node_chart_in_the_body():
     plan = one_change_plan()
-    chart = "\n".join(mermaid_chart(plan.nodes))
-    # memory before 256Mi of 16Gi = 1.6% → 2; after 512Mi = 3.1% → 3; budget 80%.
-    assert "bar [2]" in chart and "bar [3]" in chart and "line [80]" in chart
+    body = render_pr_body(plan)
+    # memory before 256Mi, after 512Mi, budget 80% of 16Gi = 13107Mi (13107.2 rounded up to 13108)
+    assert "xychart-beta" in body and "bar [256]" in body and "bar [512]" in body and "line [13108]" in body
