@@ -170,16 +170,12 @@ def _set_field(text: str, root: Any, block: tuple, kind: str, resource: str, val
         raise PatchError("empty resources mapping")
     if not isinstance(kind_node, CommentedMap):
         raise PatchError(f"resources.{kind} is not a mapping")
-    if is_flow(kind_node) or not len(kind_node):
-        if resource in kind_node:
-            line, col = kind_node.lc.value(resource)
-            t.replace_scalar(line, col, rendered)
-            return str(t)
-        return _append_flow(t, kind_node, resource, rendered)
     if resource in kind_node:
         line, col = kind_node.lc.value(resource)
         t.replace_scalar(line, col, rendered)
         return str(t)
+    if is_flow(kind_node) or not len(kind_node):
+        return _append_flow(t, kind_node, resource, rendered)
     keys = list(kind_node)
     ind = " " * kind_node.lc.key(keys[0])[1]
     if resource == "cpu":
@@ -192,11 +188,11 @@ def _set_field(text: str, root: Any, block: tuple, kind: str, resource: str, val
 
 def _set_in_flow(t: _Text, res_node: CommentedMap, kind: str, resource: str, rendered: str) -> str:
     kind_node = res_node.get(kind)
+    if isinstance(kind_node, CommentedMap) and resource in kind_node:
+        line, col = kind_node.lc.value(resource)
+        t.replace_scalar(line, col, rendered)
+        return str(t)
     if isinstance(kind_node, CommentedMap):
-        if resource in kind_node:
-            line, col = kind_node.lc.value(resource)
-            t.replace_scalar(line, col, rendered)
-            return str(t)
         return _append_flow(t, kind_node, resource, rendered)
     if kind_node is None:
         return _append_flow(t, res_node, kind, f"{{{resource}: {rendered}}}")
