@@ -155,7 +155,8 @@ def human(resource: str, value: int | None) -> str:
     if resource == "cpu":
         return f"{value}m"
     if value >= GI and (value * 100) % GI == 0:
-        return f"{format(Decimal(value) / GI, 'f').rstrip('0').rstrip('.')}Gi"
+        text = format(Decimal(value) / GI, "f")
+        return (text.rstrip("0").rstrip(".") if "." in text else text) + "Gi"
     if value % MI == 0:
         return f"{value // MI}Mi"
     return f"{math.ceil(value / MI)}Mi"

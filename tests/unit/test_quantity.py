@@ -110,3 +110,4 @@ def test_human():
     assert q.human("cpu", 250) == "250m" and q.human("cpu", 2000) == "2000m"
     assert q.human("memory", 512 * 2**20) == "512Mi" and q.human("memory", 3 * 2**29) == "1.5Gi"
     assert q.human("memory", None) == "—"
+    assert q.human("memory", 30 * 2**30) == "30Gi" and q.human("memory", 10 * 2**30) == "10Gi"  # no zeros stripped from integers
