@@ -142,3 +142,20 @@ def test_explicit_mapping_wins(repo):
     inv = discover(repo, cfg)
     (c, t), = map_changes(inv, [change("media", "Deployment", "sonarr", "app", spec(), spec(10), "sonarr")]).mapped
     assert t.file.endswith("radarr/app/helmrelease.yaml") and t.how.startswith("gitops.mappings")
+
+
+def test_a_container_missing_from_git_is_reported_and_does_not_take_a_slot(repo):
+    from dataclasses import replace
+    from bot.model import Container, Percentiles, Pod, Usage, Workload
+    snap = load_snapshot(DEMO / "snapshot.yaml")
+    # A wildly over-provisioned app that only exists in the cluster (installed by hand): the biggest saving of all.
+    ghost = Workload("Deployment", "media", "handmade", 1, (Container(
+        "app", spec(4000, 8 * GI), Usage(Percentiles(0.01, 0.01, 0.01, 0.01, 0.02), Percentiles(*[50 * MI] * 5)),
+        coverage_seconds=30 * 86400),), (Pod("handmade-0", "m720q"),))
+    snap = replace(snap, workloads=snap.workloads + (ghost,))
+    result = run_pipeline(repo, snap, None)
+    status = {d.key: (d.status, d.reason) for d in result.plan.decisions}
+    assert status["media/handmade/app"][0] == "skipped"
+    assert status["media/handmade/app"][1].startswith("not found in Git: no HelmRelease label and no Deployment named handmade")
+    assert len(result.plan.selected) == 8  # the cap is still spent on changes that can be written
+    assert "### Not found in Git" in result.drafts[0].body and "`media/handmade/app`" in result.drafts[0].body
