@@ -1,0 +1,1 @@
+"""Live inputs: Prometheus (and compatible backends) → snapshot."""

@@ -1,0 +1,158 @@
+"""Prometheus (usage) + kube-state-metrics (cluster shape) → snapshot.
+
+Pods are pooled into their workload (pod → ReplicaSet → Deployment, Job → CronJob,
+StatefulSet, DaemonSet), so a restarted pod's new name continues the same
+container. Per container, each percentile is the maximum over the workload's
+pods — the busiest replica sizes the request — restarts and OOM kills are
+summed, coverage is the longest any pod was seen, throttling the worst pod's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from bot.duration import parse_duration
+from bot.model import (
+    Container, HelmReleaseRef, Node, Percentiles, Pod, Resources, ResourceSpec, Snapshot, Usage, Workload,
+)
+from bot.sources.prometheus import PrometheusClient, Scope, SourceError, cluster_queries, usage_queries
+
+Key = tuple[str, str, str]  # namespace, pod, container
+
+
+def _vector(result: list[dict[str, Any]], *labels: str) -> dict[tuple, float]:
+    out = {}
+    for r in result:
+        metric = r.get("metric", {})
+        try:
+            value = float(r["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        if value != value:  # NaN (0/0 throttling on an idle container)
+            continue
+        out[tuple(metric.get(l, "") for l in labels)] = value
+    return out
+
+
+@dataclass
+class _Owner:
+    kind: str
+    name: str
+
+
+def _owners(res: dict[str, list]) -> dict[tuple[str, str], _Owner]:
+    rs = {(m["namespace"], m["replicaset"]): m for m in (r["metric"] for r in res["rs_owner"])}
+    jobs = {(m["namespace"], m["job_name"]): m for m in (r["metric"] for r in res["job_owner"])}
+    out = {}
+    for r in res["pod_owner"]:
+        m = r["metric"]
+        kind, name = m.get("owner_kind", ""), m.get("owner_name", "")
+        if kind == "ReplicaSet" and (m["namespace"], name) in rs and rs[(m["namespace"], name)].get("owner_kind") == "Deployment":
+            kind, name = "Deployment", rs[(m["namespace"], name)]["owner_name"]
+        elif kind == "Job" and (m["namespace"], name) in jobs and jobs[(m["namespace"], name)].get("owner_kind") == "CronJob":
+            kind, name = "CronJob", jobs[(m["namespace"], name)]["owner_name"]
+        if kind in ("", "<none>"):
+            kind, name = "Pod", m["pod"]
+        out[(m["namespace"], m["pod"])] = _Owner(kind, name)
+    return out
+
+
+def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = None,
+                     progress: Callable[[str], None] | None = None) -> Snapshot:
+    at = at if at is not None else time.time()
+    say = progress or (lambda _m: None)
+    started = time.monotonic()
+    res: dict[str, list] = {}
+    for name, q in {**usage_queries(scope), **cluster_queries(scope)}.items():
+        res[name] = client.query(q, at)
+        say(f"{name}: {len(res[name])} series ({time.monotonic() - started:.1f}s)")
+    if not res["allocatable"]:
+        raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
+    if not res["memory.max"]:
+        raise SourceError("no container_memory_working_set_bytes series in the window: is cAdvisor scraped?")
+    return _assemble(res, scope, at)
+
+
+def _assemble(res: dict[str, list], scope: Scope, at: float) -> Snapshot:
+    step = parse_duration(scope.resolution)
+    sig = {name: _vector(res[name], "namespace", "pod", "container") for name in res if name.startswith(("cpu.", "memory.")) or name in ("coverage", "restarts", "oom", "throttled")}
+    owners = _owners(res)
+    req = _vector(res["requests"], "namespace", "pod", "container", "resource")
+    lim = _vector(res["limits"], "namespace", "pod", "container", "resource")
+    pods_now = _vector(res["pod_info"], "namespace", "pod", "node")
+
+    # Which containers each workload has: from usage and from current requests.
+    by_workload: dict[tuple[str, str, str], dict[str, list[Key]]] = defaultdict(lambda: defaultdict(list))
+    keys = set(sig["memory.max"]) | {(ns, pod, c) for ns, pod, c, _ in req} | {(ns, pod, c) for ns, pod, c, _ in lim}
+    for ns, pod, c in keys:
+        owner = owners.get((ns, pod))
+        if owner is None:
+            continue  # a pod kube-state-metrics never saw: cannot tell its workload
+        by_workload[(ns, owner.kind, owner.name)][c].append((ns, pod, c))
+
+    helm = {}
+    for r in res["workload_labels"]:
+        m = r["metric"]
+        name = m.get("deployment") or m.get("statefulset") or m.get("daemonset")
+        if name and m.get("label_helm_toolkit_fluxcd_io_name"):
+            helm[(m.get("namespace", ""), name)] = HelmReleaseRef(
+                m["label_helm_toolkit_fluxcd_io_name"], m.get("label_helm_toolkit_fluxcd_io_namespace") or m.get("namespace", ""))
+
+    workloads = []
+    for (ns, kind, name), containers in sorted(by_workload.items()):
+        current_pods = sorted({(pod, node) for (pns, pod, node) in pods_now if pns == ns and owners.get((ns, pod)) and owners[(ns, pod)].name == name and owners[(ns, pod)].kind == kind})
+        built = []
+        for cname, pkeys in sorted(containers.items()):
+            live = [k for k in pkeys if any(k[1] == p for p, _ in current_pods)] or pkeys
+
+            def pick(table, resource):
+                vals = [table.get((*k, resource)) for k in live]
+                vals = [v for v in vals if v is not None]
+                return max(vals) if vals else None
+
+            def pct(prefix, scale=1.0):
+                vals = {q: [sig[f"{prefix}.{q}"].get(k) for k in pkeys] for q in ("p50", "p90", "p95", "p99", "max")}
+                if not any(v is not None for v in vals["max"]):
+                    return None
+                return Percentiles(*(max(v for v in vals[q] if v is not None) * scale if any(v is not None for v in vals[q]) else 0.0
+                                     for q in ("p50", "p90", "p95", "p99", "max")))
+
+            cpu_req, mem_req = pick(req, "cpu"), pick(req, "memory")
+            cpu_lim, mem_lim = pick(lim, "cpu"), pick(lim, "memory")
+            throttled = [sig["throttled"].get(k) for k in pkeys if sig["throttled"].get(k) is not None]
+            built.append(Container(
+                name=cname,
+                resources=ResourceSpec(
+                    Resources(None if cpu_req is None else round(cpu_req * 1000), None if mem_req is None else round(mem_req)),
+                    Resources(None if cpu_lim is None else round(cpu_lim * 1000), None if mem_lim is None else round(mem_lim)),
+                ),
+                usage=Usage(cpu=pct("cpu"), memory=pct("memory")),
+                coverage_seconds=max((sig["coverage"].get(k, 0) for k in pkeys), default=0) * step,
+                restarts=int(round(sum(sig["restarts"].get(k, 0) for k in pkeys))),
+                oom_kills=int(sum(1 for k in pkeys if sig["oom"].get(k, 0) >= 1)),
+                cpu_throttled_ratio=max(throttled) if throttled else None,
+            ))
+        workloads.append(Workload(
+            kind=kind, namespace=ns, name=name, replicas=max(1, len(current_pods)), containers=tuple(built),
+            pods=tuple(Pod(p, node or None) for p, node in current_pods), helm_release=helm.get((ns, name)),
+        ))
+
+    alloc = _vector(res["allocatable"], "node", "resource")
+    labels = {r["metric"].get("node", ""): {k[len("label_"):]: v for k, v in r["metric"].items() if k.startswith("label_")} for r in res["node_labels"]}
+    nodes = tuple(
+        Node(n, Resources(round(alloc.get((n, "cpu"), 0) * 1000), round(alloc.get((n, "memory"), 0))), labels.get(n, {}))
+        for n in sorted({n for n, _ in alloc})
+    )
+    return Snapshot(
+        version=1,
+        collected_at=datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        window=scope.window,
+        window_seconds=parse_duration(scope.window),
+        nodes=nodes,
+        workloads=tuple(workloads),
+        cluster=scope.cluster[1] if scope.cluster else None,
+    )

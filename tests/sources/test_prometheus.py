@@ -1,0 +1,239 @@
+"""The Prometheus source against a real Prometheus server (Debian's package) holding known series."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.engine.plan import build_plan
+from bot.policy import build_policy
+from bot.snapshot import snapshot_from_dict, snapshot_to_dict
+from bot.sources.collect import collect_snapshot
+from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope, SourceError, cluster_queries, usage_queries
+from tests.fixtures.prometheus.server import build_tsdb, free_port, require_prometheus, running_prometheus
+from tests.sources import cluster_data as cd
+
+CACHE = Path(__file__).resolve().parents[2] / ".cache" / "prometheus"
+SCOPE = Scope(window="2d", resolution="5m")
+
+
+@pytest.fixture(scope="module")
+def prom():
+    require_prometheus()
+    tsdb = build_tsdb(cd.openmetrics(cd.make_pods()), CACHE)
+    with running_prometheus(tsdb) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def snapshot(prom):
+    return collect_snapshot(PrometheusClient(PrometheusConfig(prom)), SCOPE, at=cd.END)
+
+
+def _container(snap, ns, name, container):
+    w = next(w for w in snap.workloads if (w.namespace, w.name) == (ns, name))
+    return w, next(c for c in w.containers if c.name == container)
+
+
+def test_memory_percentiles_match_an_independent_computation(snapshot):
+    # Memory is a gauge on whole minutes and the subquery steps are whole 5 minutes: each step reads one
+    # exact sample, so the expected value is exact (up to float formatting in the JSON answer).
+    pods = [p for p in cd.make_pods() if p.owner_name == "web-5d8f"]
+    _, c = _container(snapshot, "shop", "web", "app")
+    for name, phi in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
+        want = max(cd.quantile(cd.memory_steps(p), phi) for p in pods)  # the busiest replica
+        assert c.usage.memory.at(name) == pytest.approx(want, rel=1e-9), name
+    assert c.usage.memory.max == max(max(cd.memory_steps(p)) for p in pods)
+
+
+def test_cpu_percentiles_within_the_rate_window_tolerance(snapshot):
+    # CPU rates are constant within each hour; a 5m rate window straddles an hour change at most at one step
+    # in twelve, and then lies between two adjacent hourly levels. The true percentile of the hourly levels
+    # (each held for 12 steps) therefore moves by less than the largest gap between adjacent levels; bound it by 10%.
+    pods = [p for p in cd.make_pods() if p.owner_name == "web-5d8f"]
+    _, c = _container(snapshot, "shop", "web", "app")
+    for name, phi in (("p50", 0.5), ("p95", 0.95)):
+        want = max(cd.quantile([cd.cpu_level(p, t) for t in range(max(p.alive[0], cd.END - cd.WINDOW + 600), p.alive[1] + 1, 300)], phi) for p in pods)
+        assert c.usage.cpu.at(name) == pytest.approx(want, rel=0.10), name
+
+
+def test_pods_pool_into_their_workloads(snapshot):
+    web, c = _container(snapshot, "shop", "web", "app")
+    assert web.kind == "Deployment" and web.helm_release.name == "web"
+    assert sorted(p.name for p in web.pods) == ["web-5d8f-a", "web-5d8f-b"]  # the replaced pod is history, not a replica
+    assert c.resources.requests.cpu == 500 and c.resources.limits.memory == 1024 * cd.MI
+    # coverage: the longest-lived pod was there the whole window: 576 steps of 5 minutes
+    assert c.coverage_seconds == 576 * 300
+    db, pg = _container(snapshot, "shop", "db", "postgres")
+    assert db.kind == "StatefulSet" and pg.restarts == 2 and pg.resources.limits.cpu == 1000
+    assert {n.name: n.allocatable.memory for n in snapshot.nodes} == {"n1": 16 * 2**30, "n2": 8 * 2**30}
+    # kube-state-metrics flattens label keys (kubernetes.io/arch → kubernetes_io_arch): kept as it gives them
+    assert snapshot.nodes[0].labels == {"kubernetes_io_arch": "amd64"}
+
+
+def test_snapshot_is_valid_and_feeds_the_engine(snapshot):
+    again = snapshot_from_dict(snapshot_to_dict(snapshot))
+    assert again == snapshot
+    # Two days of data: the default needs seven before changing anything, so this policy asks for one.
+    policy = build_policy([("t.yaml", None, {"defaults": {"coverage": {"required": "1d"}}})], "t.yaml")
+    plan = build_plan(snapshot, policy)
+    decisions = {d.key: d for d in plan.decisions}
+    # web requests 512Mi and its busiest replica peaks far lower: a memory downsize is proposed.
+    web = decisions["shop/web/app"].recommendation
+    assert web.proposed.requests.memory < web.current.requests.memory
+
+
+def test_hostile_namespace_filter_cannot_widen_the_query(prom):
+    # A filter value that would close the matcher and add `or vector(1)` in a naive query builder.
+    hostile = Scope(window="2d", resolution="5m", namespaces=('shop"} or vector(1) #',))
+    client = PrometheusClient(PrometheusConfig(prom))
+    result = client.query(usage_queries(hostile)["memory.max"], cd.END)
+    assert result == []  # nothing matches that literal namespace; no other namespace leaks in
+    # and the real namespace with that exact odd name is found as data, not as syntax
+    odd = Scope(window="2d", resolution="5m", namespaces=('evil"} or vector(1) #',))
+    rows = client.query(usage_queries(odd)["memory.max"], cd.END)
+    assert [r["metric"]["namespace"] for r in rows] == ['evil"} or vector(1) #']
+
+
+class _LoggingProxy(http.server.ThreadingHTTPServer):
+    """Forwards to the real server and logs every request path; can answer 502 a set number of times."""
+
+    def __init__(self, upstream: str, fail_first: int = 0):
+        self.upstream, self.fail_left, self.log = upstream, fail_first, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.log.append(self.path)
+                if outer.fail_left > 0:
+                    outer.fail_left -= 1
+                    self.send_response(502)
+                    self.end_headers()
+                    return
+                req = urllib.request.Request(outer.upstream + self.path, data=body, headers={"Content-Type": self.headers["Content-Type"]})
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    data = resp.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        super().__init__(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def test_query_count_does_not_grow_with_containers(prom, tmp_path):
+    # Same cluster, narrowed to 1 namespace vs all of it, and a second server with 300 more containers:
+    # the request log shows the same number of queries each time (one per signal).
+    expected = len(usage_queries(SCOPE)) + len(cluster_queries(SCOPE))
+    small = _LoggingProxy(prom)
+    collect_snapshot(PrometheusClient(PrometheusConfig(small.url)), Scope("2d", "5m", namespaces=("shop",)), at=cd.END)
+    small.shutdown()
+    require_prometheus()
+    big_pods = cd.make_pods(extra_containers=300)
+    for p in big_pods[5:]:
+        p.alive = (cd.END - 2 * 3600 + 60, cd.END)  # two hours only: keeps promtool quick
+    with running_prometheus(build_tsdb(cd.openmetrics(big_pods), CACHE)) as big_url:
+        big = _LoggingProxy(big_url)
+        snap = collect_snapshot(PrometheusClient(PrometheusConfig(big_url.replace(big_url, big.url))), SCOPE, at=cd.END)
+        big.shutdown()
+    assert sum(len(w.containers) for w in snap.workloads) >= 300
+    assert len(small.log) == len(big.log) == expected
+
+
+def test_a_5xx_is_retried(prom):
+    proxy = _LoggingProxy(prom, fail_first=2)
+    client = PrometheusClient(PrometheusConfig(proxy.url, backoff=0.01))
+    assert client.query("vector(1)", cd.END)[0]["value"][1] == "1"
+    assert len(proxy.log) == 3
+    proxy.shutdown()
+
+
+def test_server_down_is_a_clear_error_without_a_snapshot():
+    cfg = PrometheusConfig(f"http://user:secret@127.0.0.1:{free_port()}", retries=1, backoff=0.01, password="hunter2")
+    with pytest.raises(SourceError) as exc:
+        collect_snapshot(PrometheusClient(cfg), SCOPE, at=cd.END)
+    assert "cannot connect to http://127.0.0.1" in str(exc.value)
+    assert "secret" not in str(exc.value) and "hunter2" not in str(exc.value) and "hunter2" not in repr(cfg)
+
+
+def test_slow_answer_times_out(prom):
+    class Slow(http.server.ThreadingHTTPServer):
+        pass
+
+    import time
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            time.sleep(2)
+            self.send_response(200)
+            self.end_headers()
+
+    server = Slow(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cfg = PrometheusConfig(f"http://127.0.0.1:{server.server_address[1]}", timeout=0.3, retries=1, backoff=0.01)
+    with pytest.raises(SourceError, match="timed out after 0.3s"):
+        PrometheusClient(cfg).query("vector(1)", cd.END)
+    server.shutdown()
+
+
+def test_partial_response_is_refused(prom):
+    class Partial(http.server.ThreadingHTTPServer):
+        pass
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = b'{"status":"success","data":{"resultType":"vector","result":[]},"warnings":["partial response: store gateway down"]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = Partial(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with pytest.raises(SourceError, match="partial result"):
+        PrometheusClient(PrometheusConfig(f"http://127.0.0.1:{server.server_address[1]}")).query("up", cd.END)
+    server.shutdown()
+
+
+def test_bearer_and_tenant_headers_are_sent(prom):
+    seen = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            seen.update({"auth": self.headers.get("Authorization"), "tenant": self.headers.get("X-Scope-OrgID")})
+            body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cfg = PrometheusConfig(f"http://127.0.0.1:{server.server_address[1]}", token="t0k", headers={"X-Scope-OrgID": "home"})
+    PrometheusClient(cfg).query("up", cd.END)
+    server.shutdown()
+    assert seen == {"auth": "Bearer t0k", "tenant": "home"} and "t0k" not in repr(cfg)
