@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from bot import __version__
-from bot.errors import EXIT_INPUT, InputError
+from bot.errors import EXIT_FAILURE, EXIT_INPUT, InputError, RunError
 
 SUBCOMMANDS = ("demo", "plan", "snapshot", "run", "event")
 
@@ -40,5 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "github_annotations", False):
             print(err.annotation())
         return EXIT_INPUT
+    except RunError as err:
+        print(f"rightsizer: error: {err}", file=sys.stderr)
+        if getattr(args, "github_annotations", False):
+            print(f"::error title=rightsizer::{err}")
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

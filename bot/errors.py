@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 EXIT_INPUT = 2
+EXIT_FAILURE = 1
+
+
+class RunError(Exception):
+    """Something outside the user's files failed (a backend down, a timeout): exit 1, one clear line, nothing written."""
 
 
 @dataclass

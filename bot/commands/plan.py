@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--namespaces", default="", metavar="NS[,NS…]", help="only these namespaces")
     p.add_argument("--github-annotations", action="store_true", help="also print errors as GitHub workflow annotations")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
+    from bot.commands.snapshot import add_collection_arguments
+
+    add_collection_arguments(p)
     p.set_defaults(run=run)
 
 

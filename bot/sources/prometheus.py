@@ -9,10 +9,11 @@ from typing import Any, Callable, Mapping
 
 import requests
 
+from bot.errors import RunError
 from bot.sources.promql import matchers
 
 
-class SourceError(Exception):
+class SourceError(RunError):
     """The backend could not give a complete answer: no snapshot, no PR."""
 
 

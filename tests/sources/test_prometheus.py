@@ -237,3 +237,33 @@ def test_bearer_and_tenant_headers_are_sent(prom):
     PrometheusClient(cfg).query("up", cd.END)
     server.shutdown()
     assert seen == {"auth": "Bearer t0k", "tenant": "home"} and "t0k" not in repr(cfg)
+
+
+def test_snapshot_command_end_to_end(prom, tmp_path):
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "snap.json"
+    env = {"PATH": "/usr/bin:/bin", "RIGHTSIZER_PROMETHEUS_TOKEN": "s3cret-token"}
+    r = subprocess.run([sys.executable, "-m", "bot", "snapshot", "--prometheus-url", prom, "--window", "2d",
+                        "--namespaces", "shop", "--out", str(out), "--kube-state-metrics"],
+                       capture_output=True, text=True, env={**__import__("os").environ, **env})
+    # collection "now" sees nothing in a window that ends in 2025: a clear error, exit 1, no file
+    assert r.returncode == 1 and "no kube_node_status_allocatable series" in r.stderr and not out.exists()
+    assert "s3cret-token" not in r.stderr + r.stdout
+    r = subprocess.run([sys.executable, "-m", "bot", "snapshot", "--prometheus-url", prom, "--window", "2d",
+                        "--namespaces", "shop", "--out", str(out), "--at", "2025-11-21T04:40:00Z"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    assert sorted(w["name"] for w in data["workloads"]) == ["db", "web"]  # the other namespace is filtered out
+    assert "wrote" in r.stderr and "2 workloads" in r.stderr
+
+
+def test_snapshot_command_when_the_server_is_down(tmp_path):
+    import subprocess
+    import sys
+    out = tmp_path / "snap.json"
+    r = subprocess.run([sys.executable, "-m", "bot", "snapshot", "--prometheus-url", f"http://127.0.0.1:{free_port()}",
+                        "--out", str(out), "--collection-budget", "3"], capture_output=True, text=True)
+    assert r.returncode == 1 and "cannot connect" in r.stderr and "Traceback" not in r.stderr and not out.exists()

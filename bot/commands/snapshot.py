@@ -1,0 +1,117 @@
+"""`rightsizer snapshot`: measure the cluster (Prometheus + kube-state-metrics) and write a snapshot file.
+
+Credentials come from the environment only, never from flags (flags end up in shell history and logs):
+RIGHTSIZER_PROMETHEUS_TOKEN (bearer), RIGHTSIZER_PROMETHEUS_USERNAME / _PASSWORD (basic auth),
+RIGHTSIZER_PROMETHEUS_HEADERS (one `Name: value` per line, e.g. `X-Scope-OrgID: tenant` for Mimir).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from bot.duration import DURATION_PATTERN
+from bot.errors import InputError
+
+
+def add_collection_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("live collection")
+    g.add_argument("--prometheus-url", metavar="URL", help="Prometheus-compatible base URL (Prometheus, Thanos, Mimir's /prometheus, VictoriaMetrics)")
+    g.add_argument("--prometheus-header", action="append", default=[], metavar="NAME:VALUE", help="extra header (not for secrets: use RIGHTSIZER_PROMETHEUS_HEADERS)")
+    g.add_argument("--prometheus-ca", metavar="FILE", help="CA bundle for Prometheus TLS")
+    g.add_argument("--prometheus-insecure", action="store_true", help="skip Prometheus TLS verification (lab clusters only)")
+    g.add_argument("--cluster-label", metavar="LABEL=VALUE", help="select one cluster on a central multi-cluster backend, e.g. cluster=home")
+    g.add_argument("--window", metavar="DURATION", help="history to measure (default: the policy's window, else 14d)")
+    g.add_argument("--resolution", metavar="DURATION", help="percentile subquery step (default: the policy's, else 5m)")
+    g.add_argument("--kube-state-metrics", action="store_true", help="cluster shape from kube-state-metrics series (the only mode implemented so far)")
+    g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (accepted; the API source is not built yet, so kube-state-metrics is used)")
+    g.add_argument("--collection-budget", type=float, default=300.0, metavar="SECONDS", help="give up (no snapshot, no PR) after this long")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("snapshot", help="measure the cluster and write a snapshot file", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", metavar="FILE", required=True, help="where to write the snapshot (JSON)")
+    p.add_argument("--namespaces", default="", metavar="NS[,NS…]", help="only these namespaces")
+    p.add_argument("--at", metavar="RFC3339", help="measure the window ending at this time instead of now (reproducible snapshots)")
+    add_collection_arguments(p)
+    p.set_defaults(run=run)
+
+
+def _duration(value: str | None, default: str, flag: str) -> str:
+    import re
+
+    value = value or default
+    if not re.fullmatch(DURATION_PATTERN, value):
+        raise InputError("<command line>", f"{value!r} is not a duration like 14d or 5m", field=flag)
+    return value
+
+
+def _headers(args: argparse.Namespace, env) -> dict[str, str]:
+    out = {}
+    lines = list(args.prometheus_header or []) + (env.get("RIGHTSIZER_PROMETHEUS_HEADERS", "") or "").splitlines()
+    for line in lines:
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise InputError("<command line>", "a Prometheus header must look like `Name: value`", field="--prometheus-header")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def collect_from_args(args: argparse.Namespace, env=None, progress=None):
+    """A Snapshot measured live, from the collection flags (and credentials in the environment)."""
+    from bot.sources.collect import collect_snapshot
+    from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope
+
+    env = os.environ if env is None else env
+    if not args.prometheus_url:
+        raise InputError("<command line>", "live collection needs --prometheus-url", field="--prometheus-url")
+    cluster = None
+    if getattr(args, "cluster_label", None):
+        name, sep, value = args.cluster_label.partition("=")
+        if not sep:
+            raise InputError("<command line>", "use --cluster-label LABEL=VALUE", field="--cluster-label")
+        cluster = (name, value)
+    cfg = PrometheusConfig(
+        url=args.prometheus_url,
+        token=env.get("RIGHTSIZER_PROMETHEUS_TOKEN") or None,
+        username=env.get("RIGHTSIZER_PROMETHEUS_USERNAME") or None,
+        password=env.get("RIGHTSIZER_PROMETHEUS_PASSWORD") or None,
+        headers=_headers(args, env),
+        ca_file=getattr(args, "prometheus_ca", None),
+        insecure=bool(getattr(args, "prometheus_insecure", False)),
+        budget=float(getattr(args, "collection_budget", 300.0) or 300.0),
+    )
+    scope = Scope(
+        window=_duration(getattr(args, "window", None), "14d", "--window"),
+        resolution=_duration(getattr(args, "resolution", None), "5m", "--resolution"),
+        namespaces=tuple(n for n in (getattr(args, "namespaces", "") or "").split(",") if n),
+        cluster=cluster,
+    )
+    if getattr(args, "kubeconfig", None) and not getattr(args, "kube_state_metrics", False):
+        print("rightsizer: note: the Kubernetes API source is not built yet; reading the cluster from kube-state-metrics", file=sys.stderr)
+    say = progress or (lambda m: print(f"rightsizer: {m}", file=sys.stderr))
+    at = None
+    if getattr(args, "at", None):
+        from datetime import datetime
+
+        try:
+            at = datetime.fromisoformat(args.at.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise InputError("<command line>", f"{args.at!r} is not an RFC 3339 time", field="--at") from None
+    return collect_snapshot(PrometheusClient(cfg), scope, at=at, progress=say)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.snapshot import snapshot_to_dict
+
+    snap = collect_from_args(args)
+    Path(args.out).write_text(json.dumps(snapshot_to_dict(snap), indent=1) + "\n", encoding="utf-8")
+    print(f"rightsizer: wrote {args.out}: {len(snap.nodes)} nodes, {len(snap.workloads)} workloads, "
+          f"{sum(len(w.containers) for w in snap.workloads)} containers", file=sys.stderr)
+    return 0
