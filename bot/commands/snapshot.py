@@ -26,8 +26,9 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cluster-label", metavar="LABEL=VALUE", help="select one cluster on a central multi-cluster backend, e.g. cluster=home")
     g.add_argument("--window", metavar="DURATION", help="history to measure (default: the policy's window, else 14d)")
     g.add_argument("--resolution", metavar="DURATION", help="percentile subquery step (default: the policy's, else 5m)")
-    g.add_argument("--kube-state-metrics", action="store_true", help="cluster shape from kube-state-metrics series (the only mode implemented so far)")
-    g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (accepted; the API source is not built yet, so kube-state-metrics is used)")
+    g.add_argument("--kube-state-metrics", action="store_true", help="read nodes, pods and owners from kube-state-metrics series instead of the Kubernetes API")
+    g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (default: in-cluster service account, else kube-state-metrics)")
+    g.add_argument("--context", metavar="NAME", help="kubeconfig context")
     g.add_argument("--collection-budget", type=float, default=300.0, metavar="SECONDS", help="give up (no snapshot, no PR) after this long")
 
 
@@ -93,8 +94,13 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None):
         namespaces=tuple(n for n in (getattr(args, "namespaces", "") or "").split(",") if n),
         cluster=cluster,
     )
-    if getattr(args, "kubeconfig", None) and not getattr(args, "kube_state_metrics", False):
-        print("rightsizer: note: the Kubernetes API source is not built yet; reading the cluster from kube-state-metrics", file=sys.stderr)
+    cluster = None
+    in_cluster = bool(env.get("KUBERNETES_SERVICE_HOST"))
+    if not getattr(args, "kube_state_metrics", False) and (getattr(args, "kubeconfig", None) or in_cluster):
+        from bot.sources.kubernetes import api_client, shape_from_api
+
+        kubeconfig, context = getattr(args, "kubeconfig", None), getattr(args, "context", None)
+        cluster = lambda: shape_from_api(api_client(kubeconfig, context))  # noqa: E731
     say = progress or (lambda m: print(f"rightsizer: {m}", file=sys.stderr))
     at = None
     if getattr(args, "at", None):
@@ -104,7 +110,7 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None):
             at = datetime.fromisoformat(args.at.replace("Z", "+00:00")).timestamp()
         except ValueError:
             raise InputError("<command line>", f"{args.at!r} is not an RFC 3339 time", field="--at") from None
-    return collect_snapshot(PrometheusClient(cfg), scope, at=at, progress=say)
+    return collect_snapshot(PrometheusClient(cfg), scope, at=at, progress=say, cluster=cluster)
 
 
 def run(args: argparse.Namespace) -> int:

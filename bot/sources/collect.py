@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from bot.duration import parse_duration
 from bot.model import (
-    Container, HelmReleaseRef, Node, Percentiles, Pod, Resources, ResourceSpec, Snapshot, Usage, Workload,
+    Container, HelmReleaseRef, Hpa, Node, PendingPod, Percentiles, Pod, Resources, ResourceSpec, Snapshot, Usage, Workload,
 )
 from bot.sources.prometheus import PrometheusClient, Scope, SourceError, cluster_queries, usage_queries
 
@@ -44,6 +44,22 @@ class _Owner:
     name: str
 
 
+@dataclass
+class Shape:
+    """The cluster's objects, from kube-state-metrics or from the Kubernetes API."""
+
+    owners: dict[tuple[str, str], _Owner]
+    requests: dict[tuple, float]  # (namespace, pod, container, resource) → cores or bytes
+    limits: dict[tuple, float]
+    pods_now: dict[tuple, float]  # (namespace, pod, node) of pods that exist now
+    helm: dict[tuple[str, str], HelmReleaseRef]
+    nodes: tuple[Node, ...]
+    hpas: dict[tuple[str, str, str], Hpa] = field(default_factory=dict)
+    init: frozenset = frozenset()  # (namespace, pod, container) that are init containers
+    pending: tuple[PendingPod, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+
 def _owners(res: dict[str, list]) -> dict[tuple[str, str], _Owner]:
     rs = {(m["namespace"], m["replicaset"]): m for m in (r["metric"] for r in res["rs_owner"])}
     jobs = {(m["namespace"], m["job_name"]): m for m in (r["metric"] for r in res["job_owner"])}
@@ -62,28 +78,60 @@ def _owners(res: dict[str, list]) -> dict[tuple[str, str], _Owner]:
 
 
 def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = None,
-                     progress: Callable[[str], None] | None = None) -> Snapshot:
+                     progress: Callable[[str], None] | None = None,
+                     cluster: Callable[[], Shape] | None = None) -> Snapshot:
+    """Usage from Prometheus; the cluster's shape from ``cluster`` (the Kubernetes API) or, without it,
+    from kube-state-metrics series in the same Prometheus."""
     at = at if at is not None else time.time()
     say = progress or (lambda _m: None)
     started = time.monotonic()
+    queries = usage_queries(scope) if cluster else {**usage_queries(scope), **cluster_queries(scope)}
     res: dict[str, list] = {}
-    for name, q in {**usage_queries(scope), **cluster_queries(scope)}.items():
+    for name, q in queries.items():
         res[name] = client.query(q, at)
         say(f"{name}: {len(res[name])} series ({time.monotonic() - started:.1f}s)")
-    if not res["allocatable"]:
-        raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
+    if cluster is not None:
+        shape = cluster()
+        say(f"cluster: {len(shape.nodes)} nodes, {len(shape.pods_now)} pods from the Kubernetes API")
+    else:
+        if not res["allocatable"]:
+            raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
+        shape = shape_from_ksm(res)
     if not res["memory.max"]:
         raise SourceError("no container_memory_working_set_bytes series in the window: is cAdvisor scraped?")
-    return _assemble(res, scope, at)
+    for w in shape.warnings:
+        say(f"warning: {w}")
+    return _assemble(res, shape, scope, at)
 
 
-def _assemble(res: dict[str, list], scope: Scope, at: float) -> Snapshot:
+def shape_from_ksm(res: dict[str, list]) -> Shape:
+    helm = {}
+    for r in res["workload_labels"]:
+        m = r["metric"]
+        name = m.get("deployment") or m.get("statefulset") or m.get("daemonset")
+        if name and m.get("label_helm_toolkit_fluxcd_io_name"):
+            helm[(m.get("namespace", ""), name)] = HelmReleaseRef(
+                m["label_helm_toolkit_fluxcd_io_name"], m.get("label_helm_toolkit_fluxcd_io_namespace") or m.get("namespace", ""))
+    alloc = _vector(res["allocatable"], "node", "resource")
+    labels = {r["metric"].get("node", ""): {k[len("label_"):]: v for k, v in r["metric"].items() if k.startswith("label_")} for r in res["node_labels"]}
+    nodes = tuple(
+        Node(n, Resources(round(alloc.get((n, "cpu"), 0) * 1000), round(alloc.get((n, "memory"), 0))), labels.get(n, {}))
+        for n in sorted({n for n, _ in alloc})
+    )
+    return Shape(
+        owners=_owners(res),
+        requests=_vector(res["requests"], "namespace", "pod", "container", "resource"),
+        limits=_vector(res["limits"], "namespace", "pod", "container", "resource"),
+        pods_now=_vector(res["pod_info"], "namespace", "pod", "node"),
+        helm=helm,
+        nodes=nodes,
+    )
+
+
+def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Snapshot:
     step = parse_duration(scope.resolution)
     sig = {name: _vector(res[name], "namespace", "pod", "container") for name in res if name.startswith(("cpu.", "memory.")) or name in ("coverage", "restarts", "oom", "throttled")}
-    owners = _owners(res)
-    req = _vector(res["requests"], "namespace", "pod", "container", "resource")
-    lim = _vector(res["limits"], "namespace", "pod", "container", "resource")
-    pods_now = _vector(res["pod_info"], "namespace", "pod", "node")
+    owners, req, lim, pods_now, helm = shape.owners, shape.requests, shape.limits, shape.pods_now, shape.helm
 
     # Which containers each workload has: from usage and from current requests.
     by_workload: dict[tuple[str, str, str], dict[str, list[Key]]] = defaultdict(lambda: defaultdict(list))
@@ -93,14 +141,6 @@ def _assemble(res: dict[str, list], scope: Scope, at: float) -> Snapshot:
         if owner is None:
             continue  # a pod kube-state-metrics never saw: cannot tell its workload
         by_workload[(ns, owner.kind, owner.name)][c].append((ns, pod, c))
-
-    helm = {}
-    for r in res["workload_labels"]:
-        m = r["metric"]
-        name = m.get("deployment") or m.get("statefulset") or m.get("daemonset")
-        if name and m.get("label_helm_toolkit_fluxcd_io_name"):
-            helm[(m.get("namespace", ""), name)] = HelmReleaseRef(
-                m["label_helm_toolkit_fluxcd_io_name"], m.get("label_helm_toolkit_fluxcd_io_namespace") or m.get("namespace", ""))
 
     workloads = []
     for (ns, kind, name), containers in sorted(by_workload.items()):
@@ -135,18 +175,14 @@ def _assemble(res: dict[str, list], scope: Scope, at: float) -> Snapshot:
                 restarts=int(round(sum(sig["restarts"].get(k, 0) for k in pkeys))),
                 oom_kills=int(sum(1 for k in pkeys if sig["oom"].get(k, 0) >= 1)),
                 cpu_throttled_ratio=max(throttled) if throttled else None,
+                init=any(k in shape.init for k in pkeys),
             ))
         workloads.append(Workload(
             kind=kind, namespace=ns, name=name, replicas=max(1, len(current_pods)), containers=tuple(built),
             pods=tuple(Pod(p, node or None) for p, node in current_pods), helm_release=helm.get((ns, name)),
+            hpa=shape.hpas.get((ns, kind, name)),
         ))
-
-    alloc = _vector(res["allocatable"], "node", "resource")
-    labels = {r["metric"].get("node", ""): {k[len("label_"):]: v for k, v in r["metric"].items() if k.startswith("label_")} for r in res["node_labels"]}
-    nodes = tuple(
-        Node(n, Resources(round(alloc.get((n, "cpu"), 0) * 1000), round(alloc.get((n, "memory"), 0))), labels.get(n, {}))
-        for n in sorted({n for n, _ in alloc})
-    )
+    nodes = shape.nodes
     return Snapshot(
         version=1,
         collected_at=datetime.fromtimestamp(at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -154,5 +190,6 @@ def _assemble(res: dict[str, list], scope: Scope, at: float) -> Snapshot:
         window_seconds=parse_duration(scope.window),
         nodes=nodes,
         workloads=tuple(workloads),
+        pending_pods=shape.pending,
         cluster=scope.cluster[1] if scope.cluster else None,
     )
