@@ -42,6 +42,7 @@ class LimitRule:
     usage: str = "p95"
     usage_margin: float = 0.6
     only_if_set: bool = False
+    max_decrease_percent: float | None = None  # limits are the OOM line: they may shrink slower than requests
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,7 @@ def _resource_policy(resource: str, raw: Mapping[str, Any]) -> ResourcePolicy:
             usage=limit.get("usage", "p95"),
             usage_margin=float(limit.get("usageMargin", 0.0)),
             only_if_set=bool(limit.get("onlyIfSet", False)),
+            max_decrease_percent=float(limit["maxDecreasePercent"]) if "maxDecreasePercent" in limit else None,
         ),
     )
 

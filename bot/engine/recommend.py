@@ -141,11 +141,12 @@ class _Chain:
         return value
 
 
-def _clamp_step(current: int | None, target: float | None, rp: ResourcePolicy) -> float | None:
+def _clamp_step(current: int | None, target: float | None, rp: ResourcePolicy, limit: bool = False) -> float | None:
     """Seed 000's recommend(): move at most max-step percent away from the current value."""
     if target is None or current is None or current <= 0:
         return target
-    low = current * (1 - rp.max_decrease_percent / 100)
+    down = rp.limit.max_decrease_percent if limit and rp.limit.max_decrease_percent is not None else rp.max_decrease_percent
+    low = current * (1 - down / 100)
     high = current * (1 + rp.max_increase_percent / 100)
     return min(max(target, low), high)
 
@@ -255,9 +256,10 @@ def recommend(
         stepped_req = _clamp_step(cur_req, req, rp)
         if stepped_req != req:
             chain.note("max step", r, "request", stepped_req, f"request moves at most −{rp.max_decrease_percent:g}% / +{rp.max_increase_percent:g}% per run → {fmt(r, stepped_req)}")
-        stepped_lim = _clamp_step(cur_lim, lim, rp)
+        stepped_lim = _clamp_step(cur_lim, lim, rp, limit=True)
         if stepped_lim != lim:
-            chain.note("max step", r, "limit", stepped_lim, f"limit moves at most −{rp.max_decrease_percent:g}% / +{rp.max_increase_percent:g}% per run → {fmt(r, stepped_lim)}")
+            down = rp.limit.max_decrease_percent if rp.limit.max_decrease_percent is not None else rp.max_decrease_percent
+            chain.note("max step", r, "limit", stepped_lim, f"limit moves at most −{down:g}% / +{rp.max_increase_percent:g}% per run → {fmt(r, stepped_lim)}")
         req, lim = stepped_req, stepped_lim
         if _within_deadband(cur_req, req, rp):
             chain.note("deadband", r, "request", cur_req, f"request change {fmt(r, cur_req)} → {fmt(r, req)} is under the deadband: kept")

@@ -1,0 +1,42 @@
+"""python -m tests.bench quality | scale   — the benchmarks behind docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str]) -> int:
+    what = argv[0] if argv else "quality"
+    RESULTS.mkdir(exist_ok=True)
+    if what == "quality":
+        from tests.bench import quality
+        from tests.bench.traces import load_all
+
+        series, skipped = load_all()
+        results = quality.run(series)
+        text = f"{len(series)} series; skipped (no usable rows): {', '.join(skipped) or 'none'}\n\n" + quality.table(results)
+        dom = quality.dominated_by(results)
+        text += "\nbalanced dominated by: " + (", ".join(dom) if dom else "none") + "\n"
+        (RESULTS / "quality.md").write_text(text)
+        print(text)
+        try:
+            quality.plot(results, RESULTS / "quality.png")
+        except ImportError:
+            print("(matplotlib not installed: pip install .[bench] for the plot)")
+        return 0
+    if what == "scale":
+        from tests.bench import scale
+
+        text = scale.main(argv[1:])
+        (RESULTS / "scale.md").write_text(text)
+        print(text)
+        return 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
