@@ -36,10 +36,30 @@ from bot.yamlio import field_name, line_of, load_documents, plain
 def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
     path = Path(path)
     display = display or str(path)
+    fast = _load_json(path)
+    if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)):
+        # Valid JSON (what `rightsizer snapshot` writes): skip the slow position-keeping YAML parse,
+        # which is only needed to point at the line of an error.
+        try:
+            return _build(fast)
+        except (quantity.QuantityError, ValueError) as exc:
+            raise InputError(display, str(exc)) from None
     docs = load_documents(path, display)
     if len(docs) != 1:
         raise InputError(display, f"must hold exactly one document, found {len(docs)}")
     return snapshot_from_dict(docs[0], display)
+
+
+def _load_json(path: Path) -> Any:
+    import json
+
+    try:
+        with path.open("rb") as f:
+            if f.read(1) != b"{":
+                return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
 
 
 def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
