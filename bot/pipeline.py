@@ -59,24 +59,24 @@ def filter_namespaces(snapshot: Snapshot, namespaces: tuple[str, ...]) -> Snapsh
 def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple[Plan, Any, dict[str, str]]:
     """Plan, and (with a repo) the GitOps mapping of the selected changes.
 
-    Returns (plan, mapping or None, unmapped {key: reason}).
+    Only selected changes are looked up (the repo is read lazily, so the work grows with the PR);
+    any that are not in Git are taken out and the plan is made again, until every selected change
+    has its file. Returns (plan, mapping or None, unmapped {key: reason}).
     """
     plan = build_plan(snapshot, policy)
     if repo_dir is None:
         return plan, None, {}
     from bot import gitops
 
-    config = gitops.config_from_policy(policy.gitops)
-    inventory = gitops.discover(repo_dir, config)
-    wanted = [d.change() for d in plan.decisions if d.status in (SELECTED, BLOCKED, OVER_CAP)]
-    mapping = gitops.map_changes(inventory, wanted)
-    unmapped = {change.ref: reason for change, reason in mapping.unmapped}
-    if unmapped:
-        plan = build_plan(snapshot, replace(policy, not_in_git=unmapped))
+    inventory = gitops.discover(repo_dir, gitops.config_from_policy(policy.gitops), lazy=True)
+    unmapped: dict[str, str] = {}
+    while True:
         mapping = gitops.map_changes(inventory, plan.changes())
-    else:
-        mapping = gitops.map_changes(inventory, plan.changes())
-    return plan, mapping, unmapped
+        new = {change.ref: reason for change, reason in mapping.unmapped}
+        if not new:
+            return plan, mapping, unmapped
+        unmapped.update(new)
+        plan = build_plan(snapshot, replace(policy, not_in_git=dict(unmapped)))
 
 
 def fingerprint(plan: Plan) -> str:

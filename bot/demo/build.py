@@ -105,6 +105,12 @@ def build() -> dict:
             for n, (cpu, mem, labels) in NODES.items()
         ],
         "workloads": workloads,
+        # Nextcloud was just added to Git; its pod waits: no pve worker has 2 cores and 4Gi to spare.
+        "pendingPods": [{
+            "namespace": "default", "name": "nextcloud-0", "workload": "StatefulSet/nextcloud",
+            "requests": {"cpu": "1500m", "memory": "4Gi"},
+            "nodeSelector": {"node.kubernetes.io/pool": "pve-workers"},
+        }],
     }
 
 

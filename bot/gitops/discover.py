@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -77,6 +78,69 @@ class Inventory:
     skipped: list[str]
     config: GitOpsConfig
     _reach: dict = field(default_factory=dict, repr=False)
+    _pending: dict = field(default_factory=dict, repr=False)  # rel → text of files not parsed yet (lazy)
+    _ctx: tuple = field(default=(), repr=False)
+    _indexed: set = field(default_factory=set, repr=False)
+    _words: dict | None = field(default=None, repr=False)  # word → pending files that contain it
+
+    def _load(self, rel: str) -> YamlFile | None:
+        if rel in self.files:
+            return self.files[rel]
+        try:
+            self.files[rel] = YamlFile.load(self.root / rel, rel)
+        except (YamlFileError, OSError) as exc:
+            self.skipped.append(str(exc))
+            return None
+        return self.files[rel]
+
+    def _context(self) -> None:
+        kustomize_ns, patches, generated = _kustomize_namespaces_and_patches(self.files)
+        self._ctx = (kustomize_ns, patches, generated, _flux_namespaces(self.files), _oci_charts(self.files))
+
+    def _index(self, rels: list[str]) -> None:
+        kustomize_ns, patches, generated, flux_ns, oci = self._ctx
+        for rel in rels:
+            if rel in self._indexed or rel not in self.files:
+                continue
+            self._indexed.add(rel)
+            folder = str(PurePosixPath(rel).parent)
+            for i, d in enumerate(self.files[rel].docs):
+                if not isinstance(d, CommentedMap):
+                    continue
+                kind = d.get("kind")
+                api = str(d.get("apiVersion", ""))
+                meta = d.get("metadata") if isinstance(d.get("metadata"), CommentedMap) else {}
+                name = _s(meta.get("name"))
+                if not name:
+                    continue
+                ns = _namespace_for(rel, _s(meta.get("namespace")), kustomize_ns, flux_ns)
+                if kind == "HelmRelease" and api.startswith("helm.toolkit.fluxcd.io/"):
+                    hr = _helmrelease(rel, i, d, name, ns, oci, generated, folder)
+                    self.helmreleases.append(hr)
+                    for root in hr.values:
+                        self.need_file(root.file)
+                elif kind in WORKLOAD_KINDS:
+                    self.manifests.append(Manifest(rel, i, kind, name, ns, POD_SPEC[kind], rel in patches))
+
+    def need(self, *names: str) -> None:
+        """Parse (once) every not-yet-parsed file that mentions one of these names as a whole word."""
+        if not self._pending:
+            return
+        if self._words is None:
+            self._words = {}
+            for rel, text in self._pending.items():
+                for word in set(_WORD.findall(text)):
+                    self._words.setdefault(word, set()).add(rel)
+        hits = sorted({rel for n in names if n for rel in self._words.get(n, ()) if rel in self._pending})
+        for rel in hits:
+            del self._pending[rel]
+            self._load(rel)
+        self._index(hits)
+
+    def need_file(self, rel: str) -> None:
+        if rel in self._pending:
+            del self._pending[rel]
+        self._load(rel)
 
     def doc(self, file: str, doc: int) -> Any:
         return self.files[file].docs[doc]
@@ -179,38 +243,40 @@ def _oci_charts(files: dict[str, YamlFile]) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def discover(repo: Path, config: GitOpsConfig | None = None) -> Inventory:
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_KIND = re.compile(r"^kind:[ \t]*[\"']?(\w+)", re.M)
+# Kinds whose files are read up front in a lazy inventory: few, and they give namespaces, patches, charts.
+_CONTEXT_KINDS = {"Kustomization", "OCIRepository", "Component"}
+
+
+def discover(repo: Path, config: GitOpsConfig | None = None, *, lazy: bool = False) -> Inventory:
+    """Index the repository. Eager: parse every YAML file now. Lazy: parse only the files that give
+    context (kustomizations, OCIRepositories) now, and a HelmRelease or manifest file the first time a
+    lookup for a name it contains asks for it — so the work grows with the PR, not with the repo."""
     config = config or GitOpsConfig()
     repo = Path(repo)
-    files: dict[str, YamlFile] = {}
-    skipped: list[str] = []
+    inv = Inventory(repo, {}, [], [], [], config)
+    texts: dict[str, str] = {}
     for rel in _walk(repo, config):
         try:
-            files[rel] = YamlFile.load(repo / rel, rel)
-        except (YamlFileError, OSError) as exc:
-            skipped.append(str(exc))
-    kustomize_ns, patches, generated = _kustomize_namespaces_and_patches(files)
-    flux_ns = _flux_namespaces(files)
-    oci = _oci_charts(files)
-    helmreleases: list[HelmRelease] = []
-    manifests: list[Manifest] = []
-    for rel, yf in files.items():
-        folder = str(PurePosixPath(rel).parent)
-        for i, d in enumerate(yf.docs):
-            if not isinstance(d, CommentedMap):
-                continue
-            kind = d.get("kind")
-            api = str(d.get("apiVersion", ""))
-            meta = d.get("metadata") if isinstance(d.get("metadata"), CommentedMap) else {}
-            name = _s(meta.get("name"))
-            if not name:
-                continue
-            ns = _namespace_for(rel, _s(meta.get("namespace")), kustomize_ns, flux_ns)
-            if kind == "HelmRelease" and api.startswith("helm.toolkit.fluxcd.io/"):
-                helmreleases.append(_helmrelease(rel, i, d, name, ns, oci, generated, folder))
-            elif kind in WORKLOAD_KINDS:
-                manifests.append(Manifest(rel, i, kind, name, ns, POD_SPEC[kind], rel in patches))
-    return Inventory(repo, files, helmreleases, manifests, skipped, config)
+            raw = (repo / rel).read_bytes()
+        except OSError as exc:
+            inv.skipped.append(f"{rel}: {exc.strerror or exc}")
+            continue
+        kinds = set(_KIND.findall(raw.decode("utf-8", "replace")))
+        name = PurePosixPath(rel).name
+        if lazy and not (kinds & _CONTEXT_KINDS or name.startswith("kustomization.")):
+            if kinds & (set(WORKLOAD_KINDS) | {"HelmRelease"}) or "values" in name:
+                texts[rel] = raw.decode("utf-8", "replace")
+            continue
+        inv._load(rel)
+    inv._context()
+    inv._pending = texts
+    if not lazy:
+        inv._index(list(inv.files))
+    else:
+        inv._index(list(inv.files))
+    return inv
 
 
 def _helmrelease(rel: str, i: int, d: CommentedMap, name: str, ns: str | None, oci: dict, generated: dict, folder: str) -> HelmRelease:

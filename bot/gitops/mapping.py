@@ -183,8 +183,10 @@ def _manifest_target(inv: Inventory, change: ContainerChange) -> Target | str:
 
 
 def target_for(inv: Inventory, change: ContainerChange, single_container: bool = True) -> Target | str:
+    inv.need(change.workload, change.helm_release.name if change.helm_release else "")
     for em in inv.config.mappings:
         if em.matches(change.namespace, change.workload, change.container):
+            inv.need_file(em.file)
             if em.file not in inv.files:
                 return f"gitops.mappings points at {em.file}, which is not a readable YAML file"
             return Target(em.file, em.document or 0, _dotted(em.path), f"gitops.mappings entry for {em.workload}")
