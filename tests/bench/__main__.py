@@ -1,4 +1,4 @@
-"""python -m tests.bench quality | scale   — the benchmarks behind docs/benchmarks.md."""
+"""python -m tests.bench quality | scale | queries   — the benchmarks behind docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ def main(argv: list[str]) -> int:
 
         text = scale.main(argv[1:])
         (RESULTS / "scale.md").write_text(text)
+        print(text)
+        return 0
+    if what == "queries":
+        from tests.bench import queries
+
+        text = queries.main()
+        (RESULTS / "queries.md").write_text(text)
         print(text)
         return 0
     print(__doc__)

@@ -50,3 +50,13 @@ def test_scale_pipeline_small(tmp_path):
     out = scale.measure(snap, tmp_path / "repo", max_changes=10)
     assert out["containers"] == 40 and out["selected"] == 10
     assert out["edits"] > 0 and out["unmapped"] == 0  # every selected change found its file and was patched
+
+
+def test_query_strategies_small():
+    from tests.bench import queries
+    from tests.fixtures.prometheus.server import require_prometheus
+
+    require_prometheus()
+    table = queries.main(sizes=(10,))
+    # ours: one query per signal (23) whatever the size; per container: 3 queries × 10 containers
+    assert "| 10 | batched (ours) | 23 |" in table and "| 10 | per container | 30 |" in table
