@@ -254,3 +254,12 @@ def test_balanced_rounds_up_to_friendly_steps():
     rec = recommend(c, load_preset("balanced"), WINDOW)
     assert rec.target.requests.cpu == 150
     assert rec.target.requests.memory == 345 * MI
+
+
+def test_limit_may_shrink_slower_than_the_request():
+    # memory p95 100Mi: request 1Gi → 100Mi allowed (max decrease 95%); the limit's own cap of 10%
+    # keeps it at 2Gi × 0.9 = 1843.2Mi → 1843Mi (1Mi nearest rounding).
+    p = policy(memory={"maxDecreasePercent": 95, "limit": {"mode": "ratio", "requestRatio": 1.0, "maxDecreasePercent": 10}})
+    rec = recommend(container(resources=spec(None, GI, None, 2 * GI), memory=pct(100 * MI)), p, WINDOW)
+    assert rec.proposed.requests.memory == 100 * MI
+    assert rec.proposed.limits.memory == 1843 * MI
