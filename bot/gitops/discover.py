@@ -272,10 +272,7 @@ def discover(repo: Path, config: GitOpsConfig | None = None, *, lazy: bool = Fal
         inv._load(rel)
     inv._context()
     inv._pending = texts
-    if not lazy:
-        inv._index(list(inv.files))
-    else:
-        inv._index(list(inv.files))
+    inv._index(list(inv.files))
     return inv
 
 
