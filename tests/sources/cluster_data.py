@@ -38,6 +38,7 @@ class PodSpec:
     cpu_levels: list[float] = field(default_factory=list)  # cores, one per hour
     alive: tuple[int, int] = (START, END)  # first and last sample time
     restarts: int = 0
+    usage: bool = True  # False: kube-state-metrics knows the pod, cAdvisor has no series for it
 
 
 def make_pods(extra_containers: int = 0, seed: int = 7) -> list[PodSpec]:
@@ -55,6 +56,8 @@ def make_pods(extra_containers: int = 0, seed: int = 7) -> list[PodSpec]:
         PodSpec("shop", "db-0", "n1", "StatefulSet", "db", "postgres", {"cpu": 1.0, "memory": 2048 * MI}, {"cpu": 1.0, "memory": 2048 * MI}, 1200 * MI, levels(0.1, 0.6), restarts=2),
         # a namespace whose name would break a naively built query
         PodSpec('evil"} or vector(1) #', "x-1", "n2", "ReplicaSet", "x-9", "app", {"cpu": 0.1}, {}, 50 * MI, levels(0.01, 0.02)),
+        # its usage series are missing (a scrape gap, a relabelling mistake): it must not be guessed at
+        PodSpec("quiet", "idle-7c9-a", "n2", "ReplicaSet", "idle-7c9", "app", {"cpu": 0.2, "memory": 256 * MI}, {}, 0, levels(0, 0), usage=False),
     ]
     for i in range(extra_containers):
         pods.append(PodSpec("bulk", f"b{i}-abc-1", "n2", "ReplicaSet", f"b{i}-abc", "app", {"cpu": 0.05}, {}, (20 + i % 50) * MI, levels(0.001, 0.01)))
@@ -83,10 +86,10 @@ def openmetrics(pods: list[PodSpec]) -> str:
 
     family("container_memory_working_set_bytes", "gauge", (
         f"container_memory_working_set_bytes{cadvisor(p)} {memory_value(p, t)} {t}"
-        for p in pods for t in range(p.alive[0], p.alive[1] + 1, 60)))
+        for p in pods if p.usage for t in range(p.alive[0], p.alive[1] + 1, 60)))
 
     def cpu_rows():
-        for p in pods:
+        for p in [p for p in pods if p.usage]:
             total = 0.0
             for t in range(p.alive[0], p.alive[1] + 1, 60):
                 yield f"container_cpu_usage_seconds_total{cadvisor(p)} {total:.6f} {t}"

@@ -267,3 +267,31 @@ def test_snapshot_command_when_the_server_is_down(tmp_path):
     r = subprocess.run([sys.executable, "-m", "bot", "snapshot", "--prometheus-url", f"http://127.0.0.1:{free_port()}",
                         "--out", str(out), "--collection-budget", "3"], capture_output=True, text=True)
     assert r.returncode == 1 and "cannot connect" in r.stderr and "Traceback" not in r.stderr and not out.exists()
+
+
+def test_a_container_without_usage_series_is_kept_not_guessed(snapshot):
+    # quiet/idle exists in kube-state-metrics with requests, but cAdvisor has no series for it.
+    idle, c = _container(snapshot, "quiet", "idle", "app")
+    assert c.usage.cpu is None and c.usage.memory is None and c.coverage_seconds == 0
+    assert c.resources.requests.cpu == 200 and c.resources.requests.memory == 256 * cd.MI
+    policy = build_policy([("t.yaml", None, {"defaults": {"coverage": {"required": "1d"}}})], "t.yaml")
+    d = next(d for d in build_plan(snapshot, policy).decisions if d.key == "quiet/idle/app")
+    assert d.recommendation.proposed == d.recommendation.current
+    assert d.status == "unchanged" and any("no cpu usage data" in s.text for s in d.recommendation.steps)
+
+
+def test_server_gone_mid_collection_gives_no_snapshot(prom):
+    # The proxy answers the first three queries, then the "server" disappears (the proxy stops listening).
+    proxy = _LoggingProxy(prom)
+    seen = []
+
+    def progress(message):
+        seen.append(message)
+        if len(seen) == 3:
+            proxy.shutdown()
+            proxy.server_close()
+
+    client = PrometheusClient(PrometheusConfig(proxy.url, retries=2, backoff=0.01))
+    with pytest.raises(SourceError, match="cannot connect"):
+        collect_snapshot(client, SCOPE, at=cd.END, progress=progress)
+    assert len(proxy.log) == 3  # nothing after the server went away was answered
