@@ -41,7 +41,7 @@ class LimitRule:
     request_ratio: float = 2.0
     usage: str = "p95"
     usage_margin: float = 0.6
-    only_if_set: bool = False
+    only_if_set: bool = True  # a limit the file does not set is added only when the policy says so
     max_decrease_percent: float | None = None  # limits are the OOM line: they may shrink slower than requests
 
 
@@ -68,6 +68,7 @@ class ResourcePolicy:
     max_decrease_percent: float = 25
     deadband_percent: float = 10
     deadband_absolute: int = 0
+    deadband_requires: str = "all"  # "all": both thresholds must be passed; "any": one is enough (seed 000)
     rounding: Rounding = Rounding()
     limit: LimitRule = LimitRule()
 
@@ -92,6 +93,8 @@ class ContainerPolicy:
     hpa: str = "skip"
     preserve_qos: bool = True
     exclude: bool = False
+    deadband_scope: str = "value"  # "container": one material value moves all four (seed 000)
+    stateful: bool = False  # large cuts get a warning
     # Where each layer came from, for "why this policy" in the report.
     layers: tuple[str, ...] = ()
 
@@ -297,13 +300,14 @@ def _resource_policy(resource: str, raw: Mapping[str, Any]) -> ResourcePolicy:
         max_decrease_percent=float(raw.get("maxDecreasePercent", 25)),
         deadband_percent=float(deadband.get("percent", 0)),
         deadband_absolute=_quantity(resource, deadband.get("absolute", 0)) or 0,
+        deadband_requires=deadband.get("requires", "all"),
         rounding=Rounding(_quantity(resource, rounding["step"]) if "step" in rounding else None, rounding.get("direction", "up")),
         limit=LimitRule(
             mode=limit.get("mode", "formula"),
             request_ratio=float(limit.get("requestRatio", 1.0)),
             usage=limit.get("usage", "p95"),
             usage_margin=float(limit.get("usageMargin", 0.0)),
-            only_if_set=bool(limit.get("onlyIfSet", False)),
+            only_if_set=bool(limit.get("onlyIfSet", True)),
             max_decrease_percent=float(limit["maxDecreasePercent"]) if "maxDecreasePercent" in limit else None,
         ),
     )
@@ -327,6 +331,8 @@ def container_policy(raw: Mapping[str, Any], layers: tuple[str, ...] = ()) -> Co
         hpa=raw.get("hpa", "skip"),
         preserve_qos=bool(raw.get("preserveQos", True)),
         exclude=bool(raw.get("exclude", False)),
+        deadband_scope=raw.get("deadbandScope", "value"),
+        stateful=bool(raw.get("stateful", False)),
         layers=layers,
     )
 

@@ -162,6 +162,16 @@ def human(resource: str, value: int | None) -> str:
     return f"{math.ceil(value / MI)}Mi"
 
 
+def in_unit(resource: str, value: float | int | None) -> str:
+    """One unit per resource, for tables and rationale: CPU in millicores, memory in MiB, a decimal only when
+    the value is not whole (so an intermediate 312.4m never reads like the 313m that is written)."""
+    if value is None:
+        return "—"
+    amount = value if resource == "cpu" else value / MI
+    text = f"{amount:.1f}".rstrip("0").rstrip(".") if abs(amount - round(amount)) >= 0.05 else f"{round(amount)}"
+    return text + ("m" if resource == "cpu" else "Mi")
+
+
 # --- friendly rounding -----------------------------------------------------
 
 def cpu_step(millicores: int) -> int:
