@@ -49,13 +49,6 @@ class PipelineResult:
     edits: list[Any] = field(default_factory=list)
 
 
-def filter_namespaces(snapshot: Snapshot, namespaces: tuple[str, ...]) -> Snapshot:
-    if not namespaces:
-        return snapshot
-    keep = set(namespaces)
-    return replace(snapshot, workloads=tuple(w for w in snapshot.workloads if w.namespace in keep))
-
-
 def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple[Plan, Any, dict[str, str]]:
     """Plan, and (with a repo) the GitOps mapping of the selected changes.
 
@@ -185,7 +178,8 @@ def run_pipeline(
         policy = policy.with_mode(mode_override)
     if max_changes is not None:
         policy = policy.with_max_changes(max_changes)
-    snapshot = filter_namespaces(snapshot, namespaces)
+    if namespaces:
+        policy = policy.with_namespaces(namespaces)
 
     plan, mapping, unmapped = plan_for(snapshot, policy, repo_dir)
     warnings: list[str] = []

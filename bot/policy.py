@@ -183,6 +183,8 @@ class Policy:
     pr: Mapping[str, Any] = field(default_factory=dict)
     node_pools: tuple[Mapping[str, Any], ...] = ()
     overrides: Overrides = Overrides()
+    # A run limited to some namespaces (--namespaces): only their containers change; node fit still sees every pod.
+    only_namespaces: tuple[str, ...] = ()
     # Containers the GitOps adapter could not find in the repo: key → reason (set by the pipeline).
     not_in_git: Mapping[str, str] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -199,6 +201,9 @@ class Policy:
 
     def with_max_changes(self, max_changes: int) -> "Policy":
         return _replace(self, max_changes=max_changes)
+
+    def with_namespaces(self, namespaces: tuple[str, ...]) -> "Policy":
+        return _replace(self, only_namespaces=tuple(namespaces))
 
     def for_container(self, workload: Workload, container: str) -> ContainerPolicy:
         matched = tuple(

@@ -11,7 +11,7 @@ from typing import Mapping
 
 from bot.engine.fit import NodeLimits, Projection, as_resources, node_limits
 from bot.engine.recommend import ContainerRecommendation, recommend
-from bot.engine.select import Candidate, Selection, select
+from bot.engine.select import Block, Candidate, Selection, select
 from bot.model import ContainerChange, Resources, ResourceSpec, Snapshot, Workload
 from bot.policy import ContainerPolicy, Policy
 
@@ -37,6 +37,8 @@ class Decision:
     notes: tuple[str, ...] = ()
     # The full change when only part of it fits (the rest is unmet demand for node pools).
     wanted: ResourceSpec | None = None
+    # Why it (or its held-back part) does not fit, measured on the final projection.
+    block: Block | None = None
 
     @property
     def key(self) -> str:
@@ -84,8 +86,14 @@ class Plan:
         return [d.change() for d in self.selected]
 
 
-def _gate(workload: Workload, container_name: str, policy: ContainerPolicy, overrides_skip: str | None) -> tuple[str, str] | None:
+OUTSIDE_NAMESPACES = "outside the namespaces of this run"
+
+
+def _gate(workload: Workload, container_name: str, policy: ContainerPolicy, overrides_skip: str | None,
+          only_namespaces: tuple[str, ...] = ()) -> tuple[str, str] | None:
     """Why a container is not sized at all (status, reason), or None."""
+    if only_namespaces and workload.namespace not in only_namespaces:
+        return SKIPPED, OUTSIDE_NAMESPACES
     if policy.exclude:
         return SKIPPED, "excluded by policy (" + policy.layers[-1] + ")"
     if policy.mode == "off":
@@ -99,7 +107,7 @@ def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Deci
     out = []
     for c in workload.containers:
         cp = policy.for_container(workload, c.name)
-        gate = _gate(workload, c.name, cp, policy.overrides.skipped(workload.namespace, workload.name, c.name))
+        gate = _gate(workload, c.name, cp, policy.overrides.skipped(workload.namespace, workload.name, c.name), policy.only_namespaces)
         if gate:
             out.append(Decision(workload, c.name, c.init, gate[0], gate[1], cp))
             continue
@@ -172,9 +180,10 @@ def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision
             if d.key in sel.adjusted:
                 d = replace(d, recommendation=replace(d.recommendation, proposed=sel.adjusted[d.key]),
                             wanted=d.recommendation.proposed)
-            out.append(_with(d, SELECTED, "", notes))
+            out.append(replace(_with(d, SELECTED, "", notes), block=sel.held.get(d.key)))
         elif d.key in sel.blocked:
-            out.append(_with(d, BLOCKED, "does not fit: " + sel.blocked[d.key], notes))
+            block = sel.blocked[d.key]
+            out.append(replace(_with(d, BLOCKED, "does not fit: " + block.describe(), notes), block=block))
         else:
             out.append(_with(d, OVER_CAP, "over the cap of changes per PR: a later run picks it up", notes))
     # Selected decisions keep selection order (priority), the rest stay sorted by name.
