@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for note in result.report.get("nodePools", []):
         print(f"\n{note}")
     print(f"\nThe PR it would open: {out / 'pr.md'}" + (f" (and {out / 'pr-nodes.md'} for the node pool)" if any(d.scope == "nodes" for d in result.drafts) else ""))
-    print(f"The patch:            {out / 'changes.diff'}   (see it in context: git -C {repo} diff)")
+    print(f"The patch:            {out / 'changes.diff'}   (see it in context: git -C {repo} diff)"
+          + (f"; the node pool's: {out / 'changes-nodes.diff'}" if any(d.scope == "nodes" for d in result.drafts) else ""))
     print(f"Every decision:       {out / 'report.json'}")
     return 0
 

@@ -45,17 +45,18 @@ def load_input_snapshot(args: argparse.Namespace):
 
 
 def write_outputs(out: Path, result) -> list[Path]:
-    """report.json; pr.md (the resources PR, or the full report when there is none); pr-nodes.md when a
-    node pool should change; changes.diff with every file change."""
+    """report.json; pr.md (the resources PR, or the full report when there is none) with changes.diff, exactly
+    that PR's files; pr-nodes.md with changes-nodes.diff when a node pool should change (its own PR)."""
     out.mkdir(parents=True, exist_ok=True)
     drafts = {d.scope: d for d in result.drafts}
     files = {
         "report.json": json.dumps(result.report, indent=2) + "\n",
         "pr.md": drafts["resources"].body if "resources" in drafts else result.step_summary,
-        "changes.diff": "".join(d.diff for d in result.drafts),
+        "changes.diff": drafts["resources"].diff if "resources" in drafts else "",
     }
     if "nodes" in drafts:
         files["pr-nodes.md"] = drafts["nodes"].body
+        files["changes-nodes.diff"] = "".join(d.diff for d in result.drafts if d.scope == "nodes")
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
     return [out / name for name in files]

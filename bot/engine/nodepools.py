@@ -335,25 +335,8 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
         bins.used[node_name][0] -= pod.request[0]
         bins.used[node_name][1] -= pod.request[1]
         demand.append(pod)
-    if demand:
-        reasons.append(f"{len(demand)} pod(s) need room their nodes do not have: "
-                       + ", ".join(sorted(p.ref for p in demand)[:5]))
     pending = [p for p in _pending(snapshot.pending_pods) if probe.admits(p.node_selector, p.tolerations)]
-    if pending:
-        reasons.append(f"{len(pending)} pod(s) pending: the scheduler found no node")
-        demand += pending
-    taken = {p.ref for p in demand}
-    for name in sorted(m.name for m in members):
-        if any(bins.used[name][i] > bins.budget[name][i] for i in (0, 1)):
-            reasons.append(f"{name} is over its budget after this plan")
-            for pod in sorted(movable.get(name, []), key=lambda p: (-(p.request[1]), p.ref)):
-                if bins.used[name][0] <= bins.budget[name][0] and bins.used[name][1] <= bins.budget[name][1]:
-                    break
-                if pod.ref in taken or not probe.admits(pod.node_selector, pod.tolerations):
-                    continue
-                bins.used[name][0] -= pod.request[0]
-                bins.used[name][1] -= pod.request[1]
-                demand.append(pod)
+    demand += pending
     if outside:
         reasons.append(f"not counted: {', '.join(sorted(outside)[:5])} cannot run on this pool (node selector or taints)")
     if not demand:
@@ -381,6 +364,17 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
             held_back=f"the pool is at its max of {pool.max} nodes",
         )
     trial, placed, failed = trial_with(extra)
+    # The reasons say exactly what the placement table shows: who needs a new node, who just moves.
+    where = {p.pod: p.node for p in placed}
+    on_new = sorted(ref for ref, n in where.items() if n in trial.new)
+    moved = sorted(ref for ref, n in where.items() if n not in trial.new)
+    pending_refs = {p.ref for p in pending}
+    if on_new:
+        reasons.insert(0, f"{len(on_new)} pod(s) need a new node: " + ", ".join(_label(r, pending_refs) for r in on_new[:5])
+                       + (f" and {len(on_new) - 5} more" if len(on_new) > 5 else ""))
+    if moved:
+        reasons.append(f"{len(moved)} pod(s) fit on existing nodes once rescheduled: "
+                       + ", ".join(f"{_label(r, pending_refs)} → {where[r]}" for r in moved[:5]))
     if failed:
         want = f"{current + needed}" if needed is not None else "more than the pending demand can use"
         reasons.append(f"capped at the pool's max of {pool.max}: needs {want} nodes; still without room: "
@@ -390,6 +384,10 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
         pool, current, current + extra, "scale up", tuple(reasons), tuple(placed), trial.projection(alloc),
         monthly_cost_change=_cost(pool, extra),
     )
+
+
+def _label(ref: str, pending: set[str]) -> str:
+    return f"{ref} (pending)" if ref in pending else f"{ref} (blocked upsize)"
 
 
 def _copy(bins: _Bins) -> _Bins:
