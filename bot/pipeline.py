@@ -17,7 +17,8 @@ from bot.engine.plan import BLOCKED, OVER_CAP, SELECTED, Plan, build_plan
 from bot.model import Snapshot
 from bot.policy import Overrides, Pin, Policy, load_policy
 from bot.quantity import human
-from bot.report.json_report import report_dict
+from bot.report.json_report import pool_dict, report_dict
+from bot.report.nodepool_markdown import render_pool_note
 from bot.report.markdown import LABELS, FileLines, explain, headline, render_pr_body
 
 __all__ = ["Overrides", "Pin", "PullRequestDraft", "PipelineResult", "run_pipeline", "plan_for"]
@@ -132,7 +133,7 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
         if not proposal.changed:
             continue
         before = path.read_bytes()
-        after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed).encode("utf-8")
+        after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed, pool.file).encode("utf-8")
         line = next((i for i, (a, b) in enumerate(zip(before.splitlines(), after.splitlines()), 1) if a != b), None)
         drafts.append(
             PullRequestDraft(
@@ -195,7 +196,7 @@ def run_pipeline(
         files = [FileLines(e.path, tuple(e.lines), tuple(getattr(e, "refs", ()))) for e in edits]
 
     unmapped_list = sorted(unmapped.items())
-    pool_drafts, pool_notes, _ = node_pool_drafts(repo_dir, snapshot, plan, policy)
+    pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
     if write and policy.mode == "pr":
         for draft in pool_drafts:
             for rel, content in draft.files.items():
@@ -203,10 +204,16 @@ def run_pipeline(
     report = report_dict(plan, {
         "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
         "warnings": warnings,
-        "nodePools": pool_notes,
+        "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
+        "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],
     })
-    body = render_pr_body(plan, files, unmapped_list, details_url=details_url)
-    step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000)
+    pool_note = None
+    if pool_drafts and policy.mode == "pr":
+        pool_note = "Node pools: " + "; ".join(
+            f"`{p.pool.name}` {p.current} → {p.proposed} nodes" for p in pool_proposals if p.changed
+        ) + " — proposed in its own PR on branch `rightsizer/nodes`, with the pods it makes room for."
+    body = render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note)
+    step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note)
     if pool_notes:
         step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
         step_summary += "".join("\n" + d.body for d in pool_drafts)

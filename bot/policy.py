@@ -205,6 +205,10 @@ class Policy:
     def with_namespaces(self, namespaces: tuple[str, ...]) -> "Policy":
         return _replace(self, only_namespaces=tuple(namespaces))
 
+    def defaults_policy(self) -> ContainerPolicy:
+        """The container policy before any namespace or workload rule: what "Policy in force" shows."""
+        return _resolve(self, "", ())
+
     def for_container(self, workload: Workload, container: str) -> ContainerPolicy:
         matched = tuple(
             r.order

@@ -176,15 +176,19 @@ def _budget(node: Node, budgets: Budgets) -> Vector:
     return floor((node.allocatable.cpu or 0) * cpu_pct / 100), floor((node.allocatable.memory or 0) * mem_pct / 100)
 
 
-def _final_specs(plan: Plan) -> dict[tuple, dict]:
-    """Each workload's container specs after this plan; blocked upsizes count as the demand they are."""
+def _final_specs(plan: Plan, *, unmet: bool = True) -> dict[tuple, dict]:
+    """Each workload's container specs after this plan. With ``unmet``, blocked upsizes and held-back parts
+    count as the demand they are (their full wanted size); without, as what this PR really writes."""
     specs: dict[tuple, dict] = {}
     for d in plan.decisions:
         rec = d.recommendation
-        spec = d.wanted or (rec.proposed if rec and d.status in (SELECTED, BLOCKED) else (rec.current if rec else None))
-        if spec is None:
+        if rec is None:
             c = d.workload.container(d.container)
             spec = c.resources if c else None
+        elif unmet and (d.wanted is not None or d.status == BLOCKED):
+            spec = d.wanted or rec.proposed
+        else:
+            spec = rec.proposed if d.status == SELECTED else rec.current
         specs.setdefault(d.workload.key, {})[d.container] = spec
     return specs
 
@@ -211,8 +215,10 @@ def _pods_by_node(snapshot: Snapshot, specs: Mapping[tuple, dict]) -> tuple[dict
     return movable, daemons
 
 
-def _blocked_pods(plan: Plan, specs: Mapping[tuple, dict]) -> list[tuple[str, PodDemand, Vector]]:
-    """(current node, demand at the new size, request at the current size) for each pod of each blocked upsize."""
+def _blocked_pods(plan: Plan, specs: Mapping[tuple, dict]) -> list[tuple[str, PodDemand, Vector, str | None]]:
+    """(current node, demand at the wanted size, request as this PR leaves it, the node the plan says it fits on)
+    for each pod of each blocked upsize or held-back part."""
+    written = _final_specs(plan, unmet=False)
     out = []
     seen = set()
     for d in plan.decisions:
@@ -223,10 +229,11 @@ def _blocked_pods(plan: Plan, specs: Mapping[tuple, dict]) -> list[tuple[str, Po
             continue
         seen.add(w.key)
         req = pod_request(w, specs[w.key])
-        old = pod_request(w, {c.name: c.resources for c in w.containers})
+        old = pod_request(w, written[w.key])
+        fits_on = d.block.fits_on if d.block else None
         for p in w.pods:
             if p.node:
-                out.append((p.node, PodDemand(f"{w.namespace}/{p.name}", req, dict(w.node_selector), w.tolerations, _peak(w)), old))
+                out.append((p.node, PodDemand(f"{w.namespace}/{p.name}", req, dict(w.node_selector), w.tolerations, _peak(w)), old, fits_on))
     return out
 
 
@@ -325,7 +332,8 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
     # Base bins already hold each blocked pod at its new size on its current node: take it off, place it anew.
     bins = base_bins()
     blocked = _blocked_pods(plan, specs)
-    for node_name, pod, old in blocked:
+    preplaced: list[Placement] = []
+    for node_name, pod, old, fits_on in blocked:
         if not probe.admits(pod.node_selector, pod.tolerations):
             # The pool cannot help this one: it stays as it is, at its current size.
             bins.used[node_name][0] -= pod.request[0] - old[0]
@@ -334,6 +342,12 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
             continue
         bins.used[node_name][0] -= pod.request[0]
         bins.used[node_name][1] -= pod.request[1]
+        if fits_on in bins.nodes and bins.fits(fits_on, pod.request):
+            # The resources PR already names this node: the same answer here, room taken first.
+            bins.used[fits_on][0] += pod.request[0]
+            bins.used[fits_on][1] += pod.request[1]
+            preplaced.append(Placement(pod.ref, fits_on))
+            continue
         demand.append(pod)
     pending = [p for p in _pending(snapshot.pending_pods) if probe.admits(p.node_selector, p.tolerations)]
     demand += pending
@@ -364,6 +378,7 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
             held_back=f"the pool is at its max of {pool.max} nodes",
         )
     trial, placed, failed = trial_with(extra)
+    placed = preplaced + placed
     # The reasons say exactly what the placement table shows: who needs a new node, who just moves.
     where = {p.pod: p.node for p in placed}
     on_new = sorted(ref for ref, n in where.items() if n in trial.new)

@@ -6,7 +6,7 @@ the same plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from bot.engine.fit import NodeLimits, Projection, as_resources, node_limits
@@ -73,6 +73,7 @@ class Plan:
     window: str
     collected_at: str
     unknown_nodes: tuple[str, ...] = ()
+    policy: Policy | None = field(default=None, compare=False, repr=False)
 
     def by_status(self, status: str) -> list[Decision]:
         return [d for d in self.decisions if d.status == status]
@@ -165,6 +166,7 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
         window=snapshot.window,
         collected_at=snapshot.collected_at,
         unknown_nodes=selection.unknown_nodes,
+        policy=policy,
     )
 
 
@@ -186,9 +188,12 @@ def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision
             out.append(replace(_with(d, BLOCKED, "does not fit: " + block.describe(), notes), block=block))
         else:
             out.append(_with(d, OVER_CAP, "over the cap of changes per PR: a later run picks it up", notes))
-    # Selected decisions keep selection order (priority), the rest stay sorted by name.
+    # Selected decisions keep selection order (priority), the waiting ones the order a later run picks them in,
+    # the rest stay sorted by name.
     chosen = sorted((d for d in out if d.status == SELECTED), key=lambda d: order[d.key])
-    return chosen + [d for d in out if d.status != SELECTED]
+    pick = {k: i for i, k in enumerate(sel.over_cap)}
+    waiting = sorted((d for d in out if d.status == OVER_CAP), key=lambda d: pick.get(d.key, len(pick)))
+    return chosen + waiting + [d for d in out if d.status not in (SELECTED, OVER_CAP)]
 
 
 def _with(d: Decision, status: str, reason: str, notes: tuple[str, ...]) -> Decision:

@@ -208,6 +208,7 @@ def _move(chain: _Chain, f: _Field, rp: ResourcePolicy) -> int | None:
         return None
     final = _round(r, f.target, rp)
     if f.current is None or f.current <= 0:
+        _note_rounding(chain, r, name, f.target, final, rp)
         return final
     cur = f.current
     down = _decrease_limit(rp, f.kind)
@@ -232,10 +233,17 @@ def _move(chain: _Chain, f: _Field, rp: ResourcePolicy) -> int | None:
         unit = _rounding_step(r, cur, rp)
         value = min(final, cur + unit) if final > cur else max(final, cur - unit)
         chain.note("rounding", r, name, value, f"rounding would undo this run's step: one {fmt(r, unit)} step → {fmt(r, value)}")
-    elif value != stepped:
-        how = "to the nearest" if rp.rounding.direction == "nearest" else ("down to a" if value < stepped else "up to a")
-        chain.note("rounding", r, name, value, f"{name} rounded {how} {fmt(r, step)} step → {fmt(r, value)}")
+    else:
+        _note_rounding(chain, r, name, stepped, value, rp)
     return value
+
+
+def _note_rounding(chain: _Chain, r: str, name: str, exact: float, value: int, rp: ResourcePolicy) -> None:
+    if abs(value - exact) < 0.05:
+        return
+    how = "to the nearest" if rp.rounding.direction == "nearest" else ("down to a" if value < exact else "up to a")
+    step = _rounding_step(r, exact, rp)
+    chain.note("rounding", r, name, value, f"{name} rounded {how} {fmt(r, step)} step → {fmt(r, value)}")
 
 
 # --- the chain -------------------------------------------------------------------

@@ -318,10 +318,11 @@ def select(
     blocked: dict[str, Block] = {}
     held: dict[str, Block] = {}
     over_cap_downs = [c for c in downsizes if c.key not in taken]
+    reserved: dict[str, list[int]] = {}  # room already promised to an earlier blocked pod ("it would fit on …")
     for up in waiting:
         if up.key in taken and up.key not in adjusted:
             continue
-        block = _block(ws, up, nodes, limits, over_cap_downs, held=up.key in adjusted)
+        block = _block(ws, up, nodes, limits, over_cap_downs, reserved, held=up.key in adjusted)
         if up.key in adjusted:
             held[up.key] = block
             notes[up.key].append(f"{' and '.join(block.held)} part held back: " + block.describe())
@@ -394,7 +395,7 @@ def _make_room(ws: _Workspace, room: _RoomIndex, over: dict[tuple[str, int], int
 
 def _block(
     ws: _Workspace, up: Candidate, nodes: Sequence[Node], limits: Mapping[str, NodeLimits],
-    waiting_downsizes: Sequence[Candidate], *, held: bool,
+    waiting_downsizes: Sequence[Candidate], reserved: dict[str, list[int]], *, held: bool,
 ) -> Block:
     """What the rest of ``up`` (all of it, or its held-back part) would break on the final projection."""
     proj = ws.projection
@@ -417,13 +418,16 @@ def _block(
     return Block(
         shortfalls=tuple(shortfalls),
         held=held_resources,
-        fits_on=_fits_elsewhere(ws, up, nodes, limits),
+        fits_on=_fits_elsewhere(ws, up, nodes, limits, reserved),
         tradeoffs=_tradeoffs(ws, shortfalls, waiting_downsizes),
     )
 
 
-def _fits_elsewhere(ws: _Workspace, up: Candidate, nodes: Sequence[Node], limits: Mapping[str, NodeLimits]) -> str | None:
-    """Another node whose room after this PR takes the whole pod at its new size (single-pod workloads)."""
+def _fits_elsewhere(
+    ws: _Workspace, up: Candidate, nodes: Sequence[Node], limits: Mapping[str, NodeLimits], reserved: dict[str, list[int]],
+) -> str | None:
+    """Another node whose room after this PR takes the whole pod at its new size (single-pod workloads); the room
+    is reserved, so two blocked pods are never both told they fit in the same space."""
     w = up.workload
     if len(w.pods) != 1 or w.is_daemonset:
         return None
@@ -432,8 +436,11 @@ def _fits_elsewhere(ws: _Workspace, up: Candidate, nodes: Sequence[Node], limits
     for n in nodes:
         if n.name == w.pods[0].node or n.name not in proj.used:
             continue
-        room = [limits[n.name].budget[i] - proj.used[n.name][i] for i in (0, 1)]
+        taken = reserved.setdefault(n.name, [0, 0])
+        room = [limits[n.name].budget[i] - proj.used[n.name][i] - taken[i] for i in (0, 1)]
         if all(per_pod[i] <= room[i] for i in (0, 1)) and n.admits(w.node_selector, w.tolerations):
+            taken[0] += per_pod[0]
+            taken[1] += per_pod[1]
             return n.name
     return None
 

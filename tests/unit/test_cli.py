@@ -22,7 +22,7 @@ def test_plan_without_repo_writes_report_and_pr_text(tmp_path):
     assert statuses["default/paperless/app"] == "skipped"  # 3 days of data, policy needs 7
     assert report["counts"]["selected"] == 8  # the demo policy's cap
     body = (out / "pr.md").read_text()
-    assert "### Node fit" in body and "xychart-beta" in body
+    assert "### Node fit" in body and "#### Requests per node, before and after" in body
     assert "media/qbittorrent" in r.stdout
 
 
