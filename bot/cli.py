@@ -15,8 +15,16 @@ from bot.errors import EXIT_FAILURE, EXIT_INPUT, InputError, RunError
 SUBCOMMANDS = ("demo", "plan", "snapshot", "run", "event")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes end like every other bad input: one line, exit 2 (argparse would print the
+    whole usage block first, burying the message in an Actions log)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rightsizer", description=__doc__.split("\n")[0],
+    parser = _Parser(prog="rightsizer", description=__doc__.split("\n")[0],
                                      epilog="Exit codes: 0 done, 2 bad input (nothing written), 1 other failures.")
     parser.add_argument("--version", action="version", version=f"rightsizer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.commands.argtypes import positive_seconds
 from bot.duration import DURATION_PATTERN
 from bot.errors import InputError
 
@@ -29,7 +30,22 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kube-state-metrics", action="store_true", help="read nodes, pods and owners from kube-state-metrics series instead of the Kubernetes API")
     g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (default: in-cluster service account, else kube-state-metrics)")
     g.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    g.add_argument("--collection-budget", type=float, default=300.0, metavar="SECONDS", help="give up (no snapshot, no PR) after this long")
+    g.add_argument("--collection-budget", type=positive_seconds, metavar="SECONDS", help="give up (no snapshot, no PR) after this long (default: 300)")
+
+
+# Flags that shape what is measured. With --snapshot nothing is measured, so they would be ignored
+# without a word; connection flags (--prometheus-url, --kubeconfig…) may stay set, as action.yml passes them.
+MEASUREMENT_FLAGS = (("--window", "window"), ("--resolution", "resolution"), ("--cluster-label", "cluster_label"),
+                     ("--collection-budget", "collection_budget"), ("--at", "at"))
+
+
+def refuse_measurement_flags_with_snapshot(args: argparse.Namespace) -> None:
+    if not getattr(args, "snapshot", None):
+        return
+    for flag, dest in MEASUREMENT_FLAGS:
+        if getattr(args, dest, None) is not None:
+            raise InputError("<command line>", "only applies to live collection, and --snapshot reads a file "
+                             "measured already (its window is its own): give one or the other", field=flag)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DEMO = Path(__file__).resolve().parents[2] / "bot" / "demo"
 
 
@@ -58,3 +60,52 @@ def test_write_needs_a_repo():
 def test_version_and_module_entry_point():
     r = rightsizer("--version")
     assert r.returncode == 0 and r.stdout.startswith("rightsizer ")
+
+
+def _one_error_line(r):
+    """Bad input: exit 2 and exactly one line on stderr, no traceback, nothing on stdout."""
+    lines = r.stderr.splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["plan", "--max-changes", "-1"], "argument --max-changes: '-1' is negative"),
+        (["run", "--max-changes=-3"], "argument --max-changes: '-3' is negative"),
+        (["plan", "--max-changes", "2.5"], "argument --max-changes: '2.5' is not a whole number"),
+        (["snapshot", "--out", "x", "--collection-budget", "0"], "argument --collection-budget: '0' must be more than 0"),
+        (["plan", "--collection-budget", "-5"], "argument --collection-budget: '-5' must be more than 0"),
+        (["run", "--collection-budget", "nan"], "argument --collection-budget: 'nan' is not a finite number"),
+        (["event", "--api-write-pause", "-1"], "argument --api-write-pause: '-1' is negative"),
+        (["run", "--api-write-pause", "inf"], "argument --api-write-pause: 'inf' is not a finite number"),
+    ],
+)
+def test_numeric_flags_refuse_bad_numbers(tmp_path, argv, expected):
+    out = tmp_path / "out"
+    r = rightsizer(*argv, "--snapshot" if argv[0] != "snapshot" else "--namespaces", str(DEMO / "snapshot.yaml"), cwd=tmp_path)
+    line = _one_error_line(r)
+    assert line.startswith(f"rightsizer {argv[0]}: error: {expected}"), line
+    assert list(tmp_path.iterdir()) == [] and not out.exists()
+
+
+def test_max_changes_zero_is_allowed(tmp_path):
+    r = rightsizer("plan", "--snapshot", str(DEMO / "snapshot.yaml"), "--policy", str(DEMO / "policy.yaml"),
+                   "--max-changes", "0", "--out", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["counts"]["selected"] == 0
+
+
+@pytest.mark.parametrize("command, flag, value", [
+    ("plan", "--window", "7d"), ("plan", "--resolution", "1m"), ("plan", "--cluster-label", "cluster=home"),
+    ("plan", "--collection-budget", "60"), ("run", "--window", "7d"), ("event", "--window", "7d"),
+])
+def test_measurement_flags_with_a_snapshot_are_refused(tmp_path, command, flag, value):
+    # They shape what is measured; with --snapshot nothing is, so they would be ignored without a word.
+    env_args = ["--dry-run", "--repo", str(tmp_path)] if command != "plan" else ["--out", str(tmp_path / "out")]
+    r = rightsizer(command, "--snapshot", str(DEMO / "snapshot.yaml"), flag, value, *env_args, cwd=tmp_path)
+    line = _one_error_line(r)
+    assert line == (f"rightsizer: error: <command line>: {flag}: only applies to live collection, and --snapshot reads "
+                    "a file measured already (its window is its own): give one or the other")
+    assert list(tmp_path.iterdir()) == []
