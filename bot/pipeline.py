@@ -139,7 +139,7 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
         if not proposal.changed:
             continue
         before = path.read_bytes()
-        after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed).encode("utf-8")
+        after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed, pool.file).encode("utf-8")
         line = next((i for i, (a, b) in enumerate(zip(before.splitlines(), after.splitlines()), 1) if a != b), None)
         drafts.append(
             PullRequestDraft(
