@@ -37,7 +37,7 @@ def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
     path = Path(path)
     display = display or str(path)
     fast = _load_json(path)
-    if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)):
+    if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)) and not _first_duplicate(fast):
         # Valid JSON (what `rightsizer snapshot` writes): skip the slow position-keeping YAML parse,
         # which is only needed to point at the line of an error.
         try:
@@ -69,10 +69,52 @@ def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
         err = errors[0]
         path = list(err.absolute_path)
         raise InputError(display, err.message, line=line_of(doc, path), field=field_name(path))
+    duplicate = _first_duplicate(data)
+    if duplicate:
+        raise _duplicate_error(doc, display, *duplicate)
     try:
         return _build(data)
     except (quantity.QuantityError, ValueError) as exc:
         raise InputError(display, str(exc)) from None
+
+
+def _first_duplicate(data: Mapping[str, Any]) -> tuple[list[Any], list[Any], str] | None:
+    """The first entry that repeats an earlier one (its path, the earlier one's path, what they are), or None.
+
+    The engine keys nodes by name, workloads by namespace, kind and name (a Deployment and a StatefulSet may
+    share a name) and containers by name within their workload (Kubernetes requires it, init containers
+    included): a repeat would make one entry overwrite the other, or fail deep in the engine.
+    """
+    def first_repeat(items: Any, key: Any, where: list[Any]) -> tuple[list[Any], list[Any], Any] | None:
+        seen: dict[Any, int] = {}
+        for i, item in enumerate(items or ()):
+            k = key(item)
+            if k in seen:
+                return where + [i], where + [seen[k]], k
+            seen[k] = i
+        return None
+
+    repeat = first_repeat(data.get("nodes"), lambda n: n.get("name"), ["nodes"])
+    if repeat:
+        return repeat[0], repeat[1], f"two nodes share a name: {repeat[2]!r} is"
+    repeat = first_repeat(data.get("workloads"), lambda w: (w.get("namespace"), w.get("kind"), w.get("name")), ["workloads"])
+    if repeat:
+        ns, kind, name = repeat[2]
+        return repeat[0], repeat[1], f"{kind} {ns}/{name} is"
+    for i, w in enumerate(data.get("workloads") or ()):
+        repeat = first_repeat(w.get("containers"), lambda c: c.get("name"), ["workloads", i, "containers"])
+        if repeat:
+            return repeat[0], repeat[1], f"container {repeat[2]!r} of {w.get('kind')} {w.get('namespace')}/{w.get('name')} is"
+    return None
+
+
+def _duplicate_error(doc: Any, display: str, path: list[Any], earlier: list[Any], what: str) -> InputError:
+    def at(p: list[Any]) -> str:
+        line = line_of(doc, p) if hasattr(doc, "lc") else None
+        return field_name(p) + (f" (line {line})" if line else "")
+
+    return InputError(display, f"{what} listed twice, at {at(earlier)} and at {at(path)}: keep one",
+                      line=line_of(doc, path) if hasattr(doc, "lc") else None, field=field_name(path))
 
 
 def _resources(raw: Mapping[str, Any] | None) -> Resources:

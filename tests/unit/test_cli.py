@@ -109,3 +109,61 @@ def test_measurement_flags_with_a_snapshot_are_refused(tmp_path, command, flag, 
     assert line == (f"rightsizer: error: <command line>: {flag}: only applies to live collection, and --snapshot reads "
                     "a file measured already (its window is its own): give one or the other")
     assert list(tmp_path.iterdir()) == []
+
+
+def _demo_snapshot_data():
+    # The demo snapshot is JSON under one comment line.
+    return json.loads((DEMO / "snapshot.yaml").read_text().split("\n", 1)[1])
+
+
+def test_duplicate_workload_exits_2_naming_both_entries_and_lines(tmp_path):
+    from tests.unit.test_snapshot import GOOD
+
+    block = GOOD[GOOD.index("  - kind: Deployment"):]
+    snap = tmp_path / "snap.yaml"
+    text = GOOD + block  # the same Deployment media/sonarr twice
+    snap.write_text(text)
+    # Lines found by plain text search, independently of the YAML parser.
+    first, second = [i for i, t in enumerate(text.splitlines(), 1) if t == "  - kind: Deployment"]
+    out = tmp_path / "out"
+    r = rightsizer("plan", "--snapshot", str(snap), "--out", str(out))
+    assert _one_error_line(r) == (
+        f"rightsizer: error: {snap}:{second}: workloads[1]: Deployment media/sonarr is listed twice, "
+        f"at workloads[0] (line {first}) and at workloads[1] (line {second}): keep one")
+    assert not out.exists()
+
+
+def test_duplicate_container_in_a_json_snapshot_exits_2(tmp_path):
+    data = _demo_snapshot_data()
+    w = data["workloads"][2]
+    containers = w.pop("containers")
+    containers.append(dict(containers[0]))
+    # Laid out by hand so the lines are known: line 1 the header, lines 2-3 workloads[0] and [1],
+    # line 4 workloads[2] up to its containers, then one container per line: containers[0] on 5, [1] on 6.
+    header = json.dumps({k: v for k, v in data.items() if k != "workloads"})[:-1] + ', "workloads": [\n'
+    text = (header + json.dumps(data["workloads"][0]) + ",\n" + json.dumps(data["workloads"][1]) + ",\n"
+            + json.dumps(w)[:-1] + ', "containers": [\n' + ",\n".join(json.dumps(c) for c in containers) + "]},\n"
+            + ",\n".join(json.dumps(x) for x in data["workloads"][3:]) + "]}\n")
+    snap = tmp_path / "snap.json"
+    snap.write_text(text)
+    r = rightsizer("plan", "--snapshot", str(snap), "--policy", str(DEMO / "policy.yaml"), "--out", str(tmp_path / "out"))
+    assert _one_error_line(r) == (
+        f"rightsizer: error: {snap}:6: workloads[2].containers[1]: container {containers[0]['name']!r} of Deployment "
+        f"{w['namespace']}/{w['name']} is listed twice, at workloads[2].containers[0] (line 5) and at "
+        f"workloads[2].containers[1] (line 6): keep one")
+    assert not (tmp_path / "out").exists()
+
+
+def test_same_name_with_another_kind_is_not_a_duplicate(tmp_path):
+    # A Deployment and a StatefulSet may share namespace and name: both are planned.
+    data = _demo_snapshot_data()
+    twin = json.loads(json.dumps(data["workloads"][1]))
+    twin["kind"] = "StatefulSet"
+    data["workloads"].append(twin)
+    snap = tmp_path / "snap.json"
+    snap.write_text(json.dumps(data))
+    r = rightsizer("plan", "--snapshot", str(snap), "--policy", str(DEMO / "policy.yaml"), "--out", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    kinds = [d["kind"] for d in json.loads((tmp_path / "out" / "report.json").read_text())["decisions"]
+             if d["ref"] == f"{twin['namespace']}/{twin['name']}/{twin['containers'][0]['name']}"]
+    assert sorted(kinds) == ["Deployment", "StatefulSet"]
