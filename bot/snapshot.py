@@ -44,6 +44,9 @@ def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
             return _build(fast)
         except (quantity.QuantityError, ValueError) as exc:
             raise InputError(display, str(exc)) from None
+    json_error = _json_syntax_error(path, display)
+    if json_error:
+        raise json_error
     docs = load_documents(path, display)
     if len(docs) != 1:
         raise InputError(display, f"must hold exactly one document, found {len(docs)}")
@@ -60,6 +63,28 @@ def _load_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
+
+
+def _json_syntax_error(path: Path, display: str) -> InputError | None:
+    """A `.json` file that does not parse, as a JSON error. The YAML parser would read it too, but its
+    message about a cut-off file (`rightsizer snapshot` killed mid-write) is about YAML and misleads."""
+    import json
+
+    if path.suffix.lower() != ".json":
+        return None
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not text.strip():
+            return InputError(display, "is empty, not JSON")
+        # An unterminated string can only end at the end of the file: JSON strings hold no raw newline.
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        return InputError(display, f"is not valid JSON: {exc.msg} at column {exc.colno}"
+                          + ("; the file ends before the JSON does (truncated?)" if cut else ""), line=exc.lineno)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None  # reported by the YAML reader below, as for every file
+    return None
 
 
 def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:

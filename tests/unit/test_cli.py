@@ -167,3 +167,44 @@ def test_same_name_with_another_kind_is_not_a_duplicate(tmp_path):
     kinds = [d["kind"] for d in json.loads((tmp_path / "out" / "report.json").read_text())["decisions"]
              if d["ref"] == f"{twin['namespace']}/{twin['name']}/{twin['containers'][0]['name']}"]
     assert sorted(kinds) == ["Deployment", "StatefulSet"]
+
+
+@pytest.mark.parametrize(
+    "cut, line, column, message",
+    [
+        # The demo snapshot's JSON body (without its comment line) opens with "{" on line 1, then version,
+        # collectedAt, window on line 4 and cluster on line 5, each indented by one space.
+        # Cut inside a string: ` "cluster": "ho` — the string opens at column 1 + len('"cluster": ') + 1 = 13.
+        ('"cluster": "ho', 5, 13, "Unterminated string starting at"),
+        # Cut after a comma: the parser wants the next name at the very end, column len(' "window": "14d",') + 1 = 18.
+        ('"window": "14d",', 4, 18, "Expecting property name enclosed in double quotes"),
+    ],
+)
+def test_truncated_json_snapshot_is_a_json_error(tmp_path, cut, line, column, message):
+    body = (DEMO / "snapshot.yaml").read_text().split("\n", 1)[1]
+    text = body[: body.index(cut) + len(cut)]
+    assert text.splitlines()[line - 1].strip().startswith(cut[:9])  # the cut is on the line we expect
+    snap = tmp_path / "snap.json"
+    snap.write_text(text)
+    out = tmp_path / "out"
+    r = rightsizer("plan", "--snapshot", str(snap), "--out", str(out))
+    assert _one_error_line(r) == (f"rightsizer: error: {snap}:{line}: is not valid JSON: {message} at column {column}; "
+                                  "the file ends before the JSON does (truncated?)")
+    assert not out.exists()
+
+
+def test_json_with_a_mistake_mid_file_is_not_called_truncated(tmp_path):
+    snap = tmp_path / "snap.json"
+    snap.write_text('{\n "version": 1,\n "window": "14d"\n "nodes": []\n}\n')  # missing comma after line 3
+    line = _one_error_line(rightsizer("plan", "--snapshot", str(snap)))
+    # Python's json reports the position of the token it could not take: line 4, column 2 (`"nodes"`).
+    assert line == f"rightsizer: error: {snap}:4: is not valid JSON: Expecting ',' delimiter at column 2"
+
+
+def test_truncated_yaml_snapshot_keeps_a_yaml_error(tmp_path):
+    # The same cut JSON text, in a file named .yaml: read as YAML, reported as YAML.
+    body = (DEMO / "snapshot.yaml").read_text().split("\n", 1)[1]
+    snap = tmp_path / "snap.yaml"
+    snap.write_text(body[: body.index('"cluster": "ho') + 14])
+    line = _one_error_line(rightsizer("plan", "--snapshot", str(snap)))
+    assert line.startswith(f"rightsizer: error: {snap}:") and "is not valid YAML" in line and "JSON" not in line
