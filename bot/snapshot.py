@@ -29,7 +29,7 @@ from bot.model import (
     Usage,
     Workload,
 )
-from bot.schemas import validator
+from bot.schemas import error_message, validator
 from bot.yamlio import field_name, line_of, load_documents, plain
 
 
@@ -93,7 +93,7 @@ def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
     if errors:
         err = errors[0]
         path = list(err.absolute_path)
-        raise InputError(display, err.message, line=line_of(doc, path), field=field_name(path))
+        raise InputError(display, error_message("snapshot", err), line=line_of(doc, path), field=field_name(path))
     duplicate = _first_duplicate(data)
     if duplicate:
         raise _duplicate_error(doc, display, *duplicate)

@@ -208,3 +208,24 @@ def test_truncated_yaml_snapshot_keeps_a_yaml_error(tmp_path):
     snap.write_text(body[: body.index('"cluster": "ho') + 14])
     line = _one_error_line(rightsizer("plan", "--snapshot", str(snap)))
     assert line.startswith(f"rightsizer: error: {snap}:") and "is not valid YAML" in line and "JSON" not in line
+
+
+def test_a_policy_quantity_with_a_b_gets_the_likely_fix(tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\ndefaults:\n  memory:\n    max: 7GB\n")
+    out = tmp_path / "out"
+    r = rightsizer("plan", "--snapshot", str(DEMO / "snapshot.yaml"), "--policy", str(policy), "--out", str(out))
+    assert _one_error_line(r) == f"rightsizer: error: {policy}:4: defaults.memory.max: '7GB' is not a memory quantity: did you mean 7G or 7Gi?"
+    assert not out.exists()
+
+
+def test_a_snapshot_quantity_in_words_gets_the_likely_fix(tmp_path):
+    from tests.unit.test_snapshot import GOOD
+
+    text = GOOD.replace("requests: {cpu: 100m, memory: 512Mi}", "requests: {cpu: 1.5 cores, memory: 512Mi}")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "1.5 cores" in t)  # by text search
+    snap = tmp_path / "snap.yaml"
+    snap.write_text(text)
+    r = rightsizer("plan", "--snapshot", str(snap), "--out", str(tmp_path / "out"))
+    assert _one_error_line(r) == (f"rightsizer: error: {snap}:{line}: workloads[0].containers[0].requests.cpu: "
+                                  "'1.5 cores' is not a CPU quantity: did you mean 1.5?")
