@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bot.commands.argtypes import positive_seconds
-from bot.duration import DURATION_PATTERN
+from bot.duration import DURATION_PATTERN, parse_duration
 from bot.errors import InputError
 
 
@@ -64,6 +64,8 @@ def _duration(value: str | None, default: str, flag: str) -> str:
     value = value or default
     if not re.fullmatch(DURATION_PATTERN, value):
         raise InputError("<command line>", f"{value!r} is not a duration like 14d or 5m", field=flag)
+    if parse_duration(value) < 1:  # 0d measures nothing; a step under a second is none to Prometheus
+        raise InputError("<command line>", f"{value!r} is shorter than a second; give a duration like 14d or 5m", field=flag)
     return value
 
 

@@ -229,3 +229,13 @@ def test_a_snapshot_quantity_in_words_gets_the_likely_fix(tmp_path):
     r = rightsizer("plan", "--snapshot", str(snap), "--out", str(tmp_path / "out"))
     assert _one_error_line(r) == (f"rightsizer: error: {snap}:{line}: workloads[0].containers[0].requests.cpu: "
                                   "'1.5 cores' is not a CPU quantity: did you mean 1.5?")
+
+
+@pytest.mark.parametrize("flag, value", [("--window", "0d"), ("--resolution", "500ms")])
+def test_durations_under_a_second_are_refused_before_connecting(tmp_path, flag, value):
+    # Port 9 (discard) on localhost: were anything sent, the error would be a connection failure (exit 1), not this.
+    out = tmp_path / "snap.json"
+    r = rightsizer("snapshot", "--out", str(out), "--prometheus-url", "http://127.0.0.1:9", flag, value)
+    assert _one_error_line(r) == (f"rightsizer: error: <command line>: {flag}: {value!r} is shorter than a second; "
+                                  "give a duration like 14d or 5m")
+    assert not out.exists()
