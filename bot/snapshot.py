@@ -135,11 +135,11 @@ def _first_duplicate(data: Mapping[str, Any]) -> tuple[list[Any], list[Any], str
 
 def _duplicate_error(doc: Any, display: str, path: list[Any], earlier: list[Any], what: str) -> InputError:
     def at(p: list[Any]) -> str:
-        line = line_of(doc, p) if hasattr(doc, "lc") else None
+        line = line_of(doc, p)  # None for a plain dict (a snapshot built in memory)
         return field_name(p) + (f" (line {line})" if line else "")
 
     return InputError(display, f"{what} listed twice, at {at(earlier)} and at {at(path)}: keep one",
-                      line=line_of(doc, path) if hasattr(doc, "lc") else None, field=field_name(path))
+                      line=line_of(doc, path), field=field_name(path))
 
 
 def _resources(raw: Mapping[str, Any] | None) -> Resources:
