@@ -78,6 +78,8 @@ def _json_syntax_error(path: Path, display: str) -> InputError | None:
     except json.JSONDecodeError as exc:
         if not text.strip():
             return InputError(display, "is empty, not JSON")
+        if text.lstrip()[:1] not in ("{", "["):
+            return None  # YAML in a file named .json: read as YAML, as before
         # An unterminated string can only end at the end of the file: JSON strings hold no raw newline.
         cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         return InputError(display, f"is not valid JSON: {exc.msg} at column {exc.colno}"

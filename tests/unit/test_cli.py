@@ -239,3 +239,25 @@ def test_durations_under_a_second_are_refused_before_connecting(tmp_path, flag, 
     assert _one_error_line(r) == (f"rightsizer: error: <command line>: {flag}: {value!r} is shorter than a second; "
                                   "give a duration like 14d or 5m")
     assert not out.exists()
+
+
+def test_yaml_in_a_file_named_json_still_loads(tmp_path):
+    from tests.unit.test_snapshot import GOOD
+
+    snap = tmp_path / "snap.json"
+    snap.write_text(GOOD)
+    r = rightsizer("plan", "--snapshot", str(snap), "--quiet")
+    assert r.returncode == 0, r.stderr
+
+
+def test_an_empty_json_snapshot_says_so(tmp_path):
+    snap = tmp_path / "snap.json"
+    snap.write_text("\n")
+    assert _one_error_line(rightsizer("plan", "--snapshot", str(snap))) == f"rightsizer: error: {snap}: is empty, not JSON"
+
+
+def test_a_bad_flag_is_also_an_actions_annotation(tmp_path):
+    # action.yml always passes --github-annotations: the mistake must show on the run page, not only in the log.
+    r = rightsizer("event", "--github-annotations", "--max-changes", "-2", cwd=tmp_path)
+    assert _one_error_line(r) == "rightsizer event: error: argument --max-changes: '-2' is negative; give 0 or more (see `rightsizer event --help`)"
+    assert r.stdout == "::error title=rightsizer::argument --max-changes: '-2' is negative; give 0 or more (see `rightsizer event --help`)\n"
