@@ -8,6 +8,8 @@ from pathlib import Path
 
 import jsonschema
 
+from bot.quantity import not_a_quantity
+
 
 def policies_dir() -> Path:
     here = Path(__file__).resolve().parent
@@ -36,7 +38,5 @@ def error_message(name: str, err: jsonschema.ValidationError) -> str:
         for key, resource in _QUANTITY_DEFS.items():
             if key in defs and defs[key] == err.schema:
                 field = err.absolute_path[-1] if err.absolute_path else None
-                from bot.quantity import not_a_quantity
-
                 return not_a_quantity(err.instance, resource or (field if field in ("cpu", "memory") else None))
     return err.message
