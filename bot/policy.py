@@ -23,7 +23,7 @@ from bot import quantity
 from bot.duration import parse_duration
 from bot.errors import InputError
 from bot.model import Workload
-from bot.schemas import policies_dir, validator
+from bot.schemas import error_message, policies_dir, validator
 from bot.yamlio import field_name, line_of, load_documents, plain
 
 DEFAULT_POLICY_FILE = ".github/rightsizer.yaml"
@@ -381,7 +381,7 @@ def _schema_error(doc: Any, data: Any, display: str) -> InputError | None:
         return None
     err = best_match(errors)
     path = list(err.absolute_path)
-    message = err.message
+    message = error_message("policy", err)
     if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
         allowed = set(err.schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in allowed)
