@@ -279,7 +279,8 @@ def _fields_for(
     req = chain.request_target(r, usage, rp)
     lim = chain.limit_target(r, req, usage, rp, cur_lim)
     if guaranteed:
-        cover = chain.usage_cover(r, usage, rp) if rp.limit.mode in ("formula", "ratio") else req
+        # Only a formula limit has a usage part to honour; ratio and equal limits follow the request itself.
+        cover = chain.usage_cover(r, usage, rp) if rp.limit.mode == "formula" else req
         if rp.limit.mode == "keep":
             cover = float(cur_lim)
         shared = max(req, cover)

@@ -186,7 +186,7 @@ def test_hpa_resource_is_kept_unless_allowed():
 
 
 def test_guaranteed_stays_guaranteed():
-    # CPU limit rule "ratio" has no usage part beyond p95 × (1 + 0): the shared value is max(300m, 300m) = 300m.
+    # CPU limit rule "ratio" has no usage part: the shared value is the request, 300m.
     # Memory limit rule "keep": a Guaranteed container keeps its limit, so its request stays equal to it (1Gi).
     c = container(resources=spec(1000, GI, 1000, GI), cpu=pct(0.3), memory=pct(300 * MI))
     rec = recommend(c, policy(cpu={"limit": {"mode": "ratio", "requestRatio": 2}}), WINDOW)
