@@ -44,6 +44,11 @@ class Decision:
     def key(self) -> str:
         return f"{self.workload.namespace}/{self.workload.name}/{self.container}"
 
+    @property
+    def uid(self) -> str:
+        """Unique within a snapshot: a Deployment and a StatefulSet may share a name."""
+        return f"{self.workload.kind}/{self.key}"
+
     def change(self) -> ContainerChange:
         assert self.recommendation is not None
         w = self.workload
@@ -145,7 +150,7 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
     limits = node_limits(snapshot.nodes, policy.budgets)
     projection = Projection(limits, policy.budgets)
     candidates = [
-        Candidate(d.key, d.workload, d.container, d.recommendation)
+        Candidate(d.uid, d.workload, d.container, d.recommendation)
         for d in decisions
         if d.status == "candidate" and d.recommendation is not None
     ]
@@ -177,22 +182,22 @@ def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision
         if d.status != "candidate":
             out.append(d)
             continue
-        notes = sel.notes.get(d.key, ())
-        if d.key in order:
-            if d.key in sel.adjusted:
-                d = replace(d, recommendation=replace(d.recommendation, proposed=sel.adjusted[d.key]),
+        notes = sel.notes.get(d.uid, ())
+        if d.uid in order:
+            if d.uid in sel.adjusted:
+                d = replace(d, recommendation=replace(d.recommendation, proposed=sel.adjusted[d.uid]),
                             wanted=d.recommendation.proposed)
-            out.append(replace(_with(d, SELECTED, "", notes), block=sel.held.get(d.key)))
-        elif d.key in sel.blocked:
-            block = sel.blocked[d.key]
+            out.append(replace(_with(d, SELECTED, "", notes), block=sel.held.get(d.uid)))
+        elif d.uid in sel.blocked:
+            block = sel.blocked[d.uid]
             out.append(replace(_with(d, BLOCKED, "does not fit: " + block.describe(), notes), block=block))
         else:
             out.append(_with(d, OVER_CAP, "over the cap of changes per PR: a later run picks it up", notes))
     # Selected decisions keep selection order (priority), the waiting ones the order a later run picks them in,
     # the rest stay sorted by name.
-    chosen = sorted((d for d in out if d.status == SELECTED), key=lambda d: order[d.key])
+    chosen = sorted((d for d in out if d.status == SELECTED), key=lambda d: order[d.uid])
     pick = {k: i for i, k in enumerate(sel.over_cap)}
-    waiting = sorted((d for d in out if d.status == OVER_CAP), key=lambda d: pick.get(d.key, len(pick)))
+    waiting = sorted((d for d in out if d.status == OVER_CAP), key=lambda d: pick.get(d.uid, len(pick)))
     return chosen + waiting + [d for d in out if d.status not in (SELECTED, OVER_CAP)]
 
 

@@ -22,11 +22,16 @@ RES_NAMES = ("cpu", "memory")
 
 @dataclass
 class Candidate:
-    key: str  # namespace/workload/container, unique within a snapshot
+    key: str  # kind/namespace/workload/container: unique within a snapshot (names repeat across kinds)
     workload: Workload
     container: str
     rec: ContainerRecommendation
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """namespace/workload/container, as people name it."""
+        return f"{self.workload.namespace}/{self.workload.name}/{self.container}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Shortfall:
 class Tradeoff:
     """A downsize left for a later PR that would free room where a blocked change needs it."""
 
-    key: str
+    key: str  # namespace/workload/container
     node: str
     resource: str
     frees: int
@@ -271,13 +276,13 @@ def select(
             helpers = _make_room(ws, room, over, pool, slots() - 1)
         if helpers is not None:
             for h in helpers:
-                notes[h.key].append(f"selected to make room for {up.key}")
+                notes[h.key].append(f"selected to make room for {up.ref}")
             selected.append(up.key)
             selected.extend(h.key for h in helpers)
             take(up)
             for h in helpers:
                 take(h)
-            notes[up.key].append("fits after " + ", ".join(h.key for h in helpers))
+            notes[up.key].append("fits after " + ", ".join(h.ref for h in helpers))
             return {}
         ws.undo(up, deltas)
         return over
@@ -455,6 +460,6 @@ def _tradeoffs(ws: _Workspace, shortfalls: Sequence[Shortfall], waiting: Sequenc
             deltas = ws.delta(c)
             frees = -sum(d[i] for d in deltas.values()) if s.node == "cluster" else -deltas.get(s.node, (0, 0))[i]
             if frees > 0:
-                offers.append(Tradeoff(c.key, s.node, s.resource, frees))
+                offers.append(Tradeoff(c.ref, s.node, s.resource, frees))
         out += sorted(offers, key=lambda t: (-t.frees, t.key))[:most]
     return tuple(out)

@@ -187,3 +187,13 @@ def test_a_blocked_upsize_names_the_waiting_downsizes_that_would_free_room():
     assert d.block.shortfalls[0].short == 3584 * MI
     assert [(t.key, t.frees) for t in d.block.tradeoffs] == [("default/b/app", 1536 * MI), ("default/c/app", 1536 * MI)]
     assert "the waiting downsizes on n1 would free 3072Mi memory (default/b/app −1536Mi, default/c/app −1536Mi)" in d.reason
+
+
+def test_a_deployment_and_a_statefulset_with_one_name_are_two_changes():
+    # Both 2Gi using 1Gi (neutral policy → 1Gi each): two downsizes; keyed by kind too, neither overwrites the other.
+    dep = mem_app("web", 2, 1)
+    sts = workload("web", [container(resources=spec(100, 2 * GI), memory=pct(GI))], nodes=("n2",), kind="StatefulSet")
+    plan = build_plan(snap([dep, sts], NODES), make_policy())
+    assert sorted((d.workload.kind, d.recommendation.proposed.requests.memory) for d in plan.selected) == [
+        ("Deployment", GI), ("StatefulSet", GI)]
+    assert [n.after.memory for n in plan.nodes] == [GI, GI]
