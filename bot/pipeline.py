@@ -36,7 +36,7 @@ class PullRequestDraft:
     fingerprint: str = ""
     summary_lines: list[str] = field(default_factory=list)
     diff: str = ""
-    changes: tuple[Any, ...] = ()  # bot.engine.verify.ChangeRecord per container (kept in the PR's state)
+    records: tuple[Any, ...] = ()  # bot.engine.verify.ChangeRecord per container (kept in the PR's state)
 
 
 @dataclass
@@ -260,7 +260,7 @@ def run_pipeline(
                 fingerprint=fingerprint(plan),
                 summary_lines=[summary_line(d) for d in plan.selected],
                 diff=_diff(edits),
-                changes=tuple(change_record(d) for d in plan.selected),
+                records=tuple(change_record(d) for d in plan.selected),
             )
         )
     if policy.mode == "pr":
