@@ -176,12 +176,14 @@ class Observation:
 
 
 def windows(merged_at: float, rollout_at: float, now: float, s: Settings) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """(before, after) as (start, end) of equal length; None when the after window is still too short."""
+    """(before, after) as (start, end) of equal length; None when the after window is still too short.
+    The swap of the pods (``settle`` either side of the rollout) belongs to neither window."""
     start_after = rollout_at + s.settle
     length = min(now - start_after, s.window)
     if length < s.min_observation:
         return None
-    return (rollout_at - length, rollout_at), (start_after, start_after + length)
+    end_before = rollout_at - s.settle
+    return (end_before - length, end_before), (start_after, start_after + length)
 
 
 @dataclass(frozen=True)
