@@ -320,6 +320,12 @@ def revert_draft(regressions: list[Regression], repo_dir: Path, policy: Policy,
     restored = [latest[ref] for ref in sorted(done)]
     if not restored:
         return None, [], notes
+    # The adapter writes values in its own spelling (1024Mi); a revert gives back the lines people wrote (1Gi).
+    olds = {g.pull.state.merge_commit or g.pull.pr.merge_commit_sha or "" for g in restored}
+    edits = [replace(e, after=respell(e.after.decode("utf-8"), e.lines,
+                                      [_file_at(repo_dir, f"{sha}^1", e.path) for sha in sorted(olds) if sha]).encode("utf-8"))
+             for e in result.edits]
+    result = replace(result, edits=edits)
     labels = tuple(policy.pr.get("labels", ("rightsizer",))) + ("revert",)
     records = tuple(g.change for g in restored)
     fp = hashlib.sha256(repr(sorted((r.ref, v.spec_to_json(r.old), v.spec_to_json(r.new)) for r in records)
@@ -338,6 +344,48 @@ def revert_draft(regressions: list[Regression], repo_dir: Path, policy: Policy,
                       for c in records),
     )
     return draft, restored, notes
+
+
+def _file_at(repo_dir: Path, rev: str, rel: str) -> str:
+    """``rel`` as of ``rev`` in the checkout's history ("" when the history is not there, e.g. a
+    shallow clone: the revert then keeps the adapter's spelling, which means the same values)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(repo_dir), "show", f"{rev}:{rel}"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.decode("utf-8", errors="replace") if out.returncode == 0 else ""
+
+
+def _quantity(key: str, value: str) -> int | None:
+    from bot.quantity import QuantityError, parse_cpu, parse_memory
+
+    value = value.split(" #", 1)[0].strip().strip("'\"")
+    try:
+        return parse_cpu(value) if key == "cpu" else parse_memory(value) if key == "memory" else None
+    except QuantityError:
+        return None
+
+
+def respell(text: str, lines: Iterable[int], old_texts: Iterable[str]) -> str:
+    """Each changed line (1-based) replaced by a line of an old version of the file with the same
+    indentation and key and the same quantity, when there is one."""
+    out = text.splitlines(keepends=True)
+    old_lines = [l for t in old_texts for l in t.splitlines()]
+    for n in lines:
+        line = out[n - 1]
+        head, sep, value = line.rstrip("\r\n").partition(":")
+        key = head.strip()
+        want = _quantity(key, value) if sep else None
+        if want is None:
+            continue
+        for cand in old_lines:
+            c_head, c_sep, c_value = cand.partition(":")
+            if c_sep and c_head == head and _quantity(key, c_value) == want:
+                out[n - 1] = cand + line[len(line.rstrip("\r\n")):]
+                break
+    return "".join(out)
 
 
 def _moves_text(c: v.ChangeRecord) -> str:
