@@ -291,7 +291,11 @@ def test_backoff_blocks_the_same_cut_then_allows_it_after_the_cooldown(world):
     decision = _api_decision(out)
     assert decision.status == "selected"
     assert decision.recommendation.proposed.requests.memory < 512 * MI
-    assert len(world.open_pulls("rightsizer/resources")) == 1
+    (resources,) = world.open_pulls("rightsizer/resources")
+    # The new PR records what it changes, for the next verification: api's memory from the restored 512Mi.
+    (recorded,) = prstate.parse(resources.body).changes
+    assert recorded.ref == "shop/api/app" and recorded.old.requests.memory == 512 * MI
+    assert recorded.new.requests.memory == decision.recommendation.proposed.requests.memory
 
 
 def seed_history(world, number: int, at: float, records: list[Record]) -> None:
