@@ -116,6 +116,8 @@ class Session:
         states = self.states()
         overrides = merged_overrides(st for _, st in states.values())
         writing = self.target is not None and not self.cfg.dry_run and self.cfg.mode not in ("report", "off")
+        if writing:
+            self._check_budget()  # verification may write too (revert PR, verdicts)
         verification = self.verify(writing)
         result = self.pipeline(overrides, verification.holds if verification else None)
         if verification is not None:

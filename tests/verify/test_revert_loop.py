@@ -244,21 +244,27 @@ def test_a_change_that_never_rolled_out_is_reported_not_reverted(world):
         ("shop/cache/app", "not-rolled-out")]
 
 
-def api_snapshot(now: float) -> Snapshot:
-    """api as it runs after the revert (512Mi request, 1Gi limit) using ~200 MB: the engine wants to cut memory."""
+def _workload(name: str, cpu: str, limits: dict) -> dict:
+    # ~200 MB used against a 512Mi request, CPU near its request: the engine wants to cut memory only.
     mem = 200_000_000
+    return {
+        "kind": "Deployment", "namespace": "shop", "name": name, "replicas": 1,
+        "helmRelease": {"name": name, "namespace": "shop"},
+        "pods": [{"name": f"{name}-1", "node": "n1", "phase": "Running"}],
+        "containers": [{
+            "name": "app", "requests": {"cpu": cpu, "memory": "512Mi"}, "limits": limits,
+            "usage": {"cpu": {"p50": 0.2, "p90": 0.21, "p95": 0.22, "p99": 0.23, "max": 0.24},
+                      "memory": {"p50": mem * 0.8, "p90": mem * 0.9, "p95": mem, "p99": mem * 1.05, "max": mem * 1.1}},
+            "coverageSeconds": 30 * 86400, "restarts": 0}]}
+
+
+def api_snapshot(now: float, web: bool = False) -> Snapshot:
+    """api as it runs after the revert (512Mi request, 1Gi limit), and optionally web (512Mi request)."""
+    workloads = [_workload("api", "250m", {"memory": "1Gi"})] + ([_workload("web", "200m", {})] if web else [])
     return snapshot_from_dict({
         "version": 1, "collectedAt": iso(now), "window": "14d",
         "nodes": [{"name": "n1", "allocatable": {"cpu": "8", "memory": "32Gi"}}],
-        "workloads": [{
-            "kind": "Deployment", "namespace": "shop", "name": "api", "replicas": 1,
-            "helmRelease": {"name": "api", "namespace": "shop"},
-            "pods": [{"name": "api-1", "node": "n1", "phase": "Running"}],
-            "containers": [{
-                "name": "app", "requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"},
-                "usage": {"cpu": {"p50": 0.2, "p90": 0.21, "p95": 0.22, "p99": 0.23, "max": 0.24},
-                          "memory": {"p50": mem * 0.8, "p90": mem * 0.9, "p95": mem, "p99": mem * 1.05, "max": mem * 1.1}},
-                "coverageSeconds": 30 * 86400, "restarts": 0}]}],
+        "workloads": workloads,
     })
 
 
@@ -271,9 +277,16 @@ def test_backoff_blocks_the_same_cut_then_allows_it_after_the_cooldown(world):
     world.session(d.NOW).run()
     (rv,) = world.open_pulls("rightsizer/revert")
 
-    # While the revert PR is open, the resources plan leaves api alone.
-    out = world.session(d.NOW + 600, api_snapshot(d.NOW + 600)).run()
+    # While the revert PR is open, the resources plan leaves api alone, and the resources PR (for web)
+    # starts by asking to merge the memory revert first.
+    out = world.session(d.NOW + 600, api_snapshot(d.NOW + 600, web=True)).run()
     assert _api_decision(out).reason == f"revert #{rv.number} is open: merge it first"
+    (resources,) = world.open_pulls("rightsizer/resources")
+    assert resources.body.startswith(f"> [!IMPORTANT]\n> Merge revert #{rv.number} first: it restores the memory "
+                                     "of `shop/api/app`")
+    assert [c.ref for c in prstate.parse(resources.body).changes] == ["shop/web/app"]
+    # A person closes it (not part of this story).
+    world.emu.pulls[resources.number].state, world.emu.pulls[resources.number].closed_at = "closed", iso(d.NOW)
 
     world.emu.merge(rv.number, merged_at=iso(d.NOW + 3600))
     world.pull()
@@ -341,3 +354,19 @@ def test_explain_shows_the_verification_history(world):
     assert "### Verification history (newest first)" in text_
     assert f"`shop/api/app` (#{pr}: request memory down, limit memory down): **regressed** — OOM kills: 0 before → 1 after" in text_
     assert "shop/web/app" not in text_.split("### Verification history")[1]
+
+
+def test_prometheus_down_skips_verification_but_keeps_the_history(world):
+    from tests.fixtures.prometheus.server import free_port
+
+    world.merge_rightsizer_pr(["api"])
+    world.session(d.NOW).run()
+    (rv,) = world.open_pulls("rightsizer/revert")
+    session = world.session(d.NOW + 600, api_snapshot(d.NOW + 600))
+    session._prometheus = PrometheusClient(PrometheusConfig(f"http://127.0.0.1:{free_port()}", retries=0, timeout=2))
+    out = session.run()
+    notes = out.result.report["verification"]["notes"]
+    assert len(notes) == 1 and notes[0].startswith("verification skipped this run: Prometheus query failed: cannot connect")
+    # The open revert still holds api back; the revert PR is left as it was.
+    assert _api_decision(out).reason == f"revert #{rv.number} is open: merge it first"
+    assert world.emu.pulls[rv.number].state == "open"
