@@ -25,6 +25,7 @@ from bot.engine import verify as v
 from bot.github import state as prstate
 from bot.github.publish import Published, Target, branch_for, close_stale, find_pull, is_ours, post_once, publish
 from bot.model import ContainerChange
+from bot.pipeline import PullRequestDraft
 from bot.policy import Overrides, Policy
 from bot.quantity import human
 
@@ -269,24 +270,8 @@ def _save(pull: MergedPull) -> None:
 
 # --- the revert PR -------------------------------------------------------------------------
 
-@dataclass
-class RevertDraft:
-    """Shaped like ``bot.pipeline.PullRequestDraft`` (what ``publish`` reads)."""
-
-    scope: str
-    title: str
-    body: str
-    files: dict[str, bytes]
-    changes: int
-    labels: tuple[str, ...]
-    fingerprint: str
-    summary_lines: list[str]
-    diff: str = ""
-    records: tuple[v.ChangeRecord, ...] = ()
-
-
 def revert_draft(regressions: list[Regression], repo_dir: Path, policy: Policy,
-                 warnings: Iterable[str] = ()) -> tuple[RevertDraft | None, list[Regression], list[str]]:
+                 warnings: Iterable[str] = ()) -> tuple[PullRequestDraft | None, list[Regression], list[str]]:
     """The files restoring exactly the regressed containers' previous values (GitOps line edits),
     the regressions it restores, and notes on the ones it cannot or need not restore."""
     from bot import gitops
@@ -338,7 +323,7 @@ def revert_draft(regressions: list[Regression], repo_dir: Path, policy: Policy,
     records = tuple(g.change for g in restored)
     fp = hashlib.sha256(repr(sorted((r.ref, v.spec_to_json(r.old), v.spec_to_json(r.new)) for r in records)
                              ).encode()).hexdigest()[:16]
-    draft = RevertDraft(
+    draft = PullRequestDraft(
         scope=SCOPE,
         title=f"Revert {len(restored)} container(s) that did worse after a Rightsizer change",
         body=revert_body(restored, list(warnings)),
@@ -473,5 +458,5 @@ def now_of(collected_at: str) -> float:
     return datetime.fromisoformat(collected_at.replace("Z", "+00:00")).timestamp()
 
 
-__all__ = ["SCOPE", "VerifyOutcome", "verify_merged", "merged_pulls", "explain_history", "revert_draft",
-           "find_pull", "now_of"]
+__all__ = ["SCOPE", "VerifyOutcome", "verify_merged", "verify_merged_with", "merged_pulls", "explain_history",
+           "revert_draft", "remembered", "now_of"]

@@ -162,7 +162,8 @@ def record_from_json(raw: Any) -> Record | None:
         (m[0], m[1], m[2]) for m in _list(raw, "moves")
         if isinstance(m, list) and len(m) == 3 and m[0] in ("requests", "limits")
         and m[1] in ("cpu", "memory") and m[2] in ("up", "down"))
-    reasons = tuple(str(x)[:300] for x in _list(raw, "reasons"))
+    # Reasons are echoed into PR bodies and comments: one plain line each, no mentions or markup.
+    reasons = tuple(re.sub(r"[\r\n`<>@\[\]|]", " ", str(x))[:300] for x in _list(raw, "reasons"))
     return Record(raw["ref"], _int(raw.get("pr")), raw["status"], float(_int(raw.get("at"))), moves, reasons,
                   _int(raw.get("revert_pr")))
 
