@@ -199,7 +199,10 @@ def verify_merged(target: Target, observe: Observe, settings: v.Settings, now: f
     pulls = merged_pulls(target)
     updates: dict[int, list[v.Record]] = {}
     for pull in pulls:
-        if now - pull.merged_at > settings.window or not pull.state.changes:
+        if now - pull.merged_at > settings.window:
+            out.regressions += _older_regressions(pull, observe, now)
+            continue
+        if not pull.state.changes:
             continue
         known = {r.ref: r for r in pull.state.verification}
         records = []
@@ -258,6 +261,16 @@ def verify_merged(target: Target, observe: Observe, settings: v.Settings, now: f
     out.history = history_of(pulls)
     out.holds = replace(out.holds, backoffs=tuple(v.backoffs(out.history, settings)))
     return out
+
+
+def _older_regressions(pull: MergedPull, observe: Observe, now: float) -> list[Regression]:
+    """Regressions found in earlier runs of a PR now outside the window: still restored while their
+    lines hold our values (a verdict is final). Their windows have reached full length, so the
+    evidence measured again is the same as last run's."""
+    changes = {c.ref: c for c in pull.state.changes}
+    return [Regression(pull, changes[r.ref], v.Verdict(r.ref, r.status, r.reasons, r.moves),
+                       observe(changes[r.ref], pull.merged_at, now))
+            for r in pull.state.verification if r.status == v.REGRESSED and r.ref in changes]
 
 
 def _save(pull: MergedPull) -> None:

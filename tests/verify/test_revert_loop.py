@@ -288,6 +288,14 @@ def test_backoff_blocks_the_same_cut_then_allows_it_after_the_cooldown(world):
     # A person closes it (not part of this story).
     world.emu.pulls[resources.number].state, world.emu.pulls[resources.number].closed_at = "closed", iso(d.NOW)
 
+    # Eight days on, the causing PR is outside verify.window, but its regression still needs restoring:
+    # the same revert PR stays. (Its after window is now 7 days long, past the recorded data: the
+    # numbers are those of the data there is.)
+    out = world.session(d.MERGE + 8 * 86400, api_snapshot(d.MERGE + 8 * 86400)).run()
+    assert [p.number for p in world.open_pulls("rightsizer/revert")] == [rv.number]
+    assert "| OOM kills | 0 | 1 |" in world.emu.pulls[rv.number].body
+    assert _api_decision(out).reason == f"revert #{rv.number} is open: merge it first"
+
     world.emu.merge(rv.number, merged_at=iso(d.NOW + 3600))
     world.pull()
     # One day later the same memory cut is proposed again by the engine, and held by the back-off:
