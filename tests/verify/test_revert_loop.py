@@ -335,7 +335,8 @@ def test_degraded_warning_at_three_of_five(world):
                                                        (("requests", "memory", "down"),))])
     # This week: api (OOM) and worker (throttling) regress, web is fine → shop: 3 of the last 5 reverted.
     world.merge_rightsizer_pr(["api", "worker", "web"])
-    outcome = world.session(d.NOW).run()
+    # The snapshot has web (the engine cuts its memory again), so a resources PR opens too.
+    outcome = world.session(d.NOW, api_snapshot(d.NOW, web=True)).run()
     warning = ("3 of the last 5 changes in namespace `shop` were reverted: the policy is too aggressive there. "
                "Suggestion: raise `memory.margin` or lower `memory.maxDecreasePercent` in namespaces.shop; "
                "or raise `cpu.margin` or lower `cpu.maxDecreasePercent` in namespaces.shop.")
@@ -343,6 +344,8 @@ def test_degraded_warning_at_three_of_five(world):
     (rv,) = world.open_pulls("rightsizer/revert")
     assert warning in rv.body
     assert warning in world.summary.read_text()
+    (resources,) = world.open_pulls("rightsizer/resources")
+    assert f"> [!WARNING]\n> {warning}" in resources.body
 
 
 def test_degraded_warning_not_at_two_of_five(world):
