@@ -9,7 +9,6 @@ engine's choice of values is not under test here; the values must match the reco
 from __future__ import annotations
 
 import subprocess
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,10 +19,10 @@ from bot.engine.verify import ChangeRecord, Record
 from bot.github import state as prstate
 from bot.github.app import GitHubConfig, RunConfig, Session
 from bot.github.client import ClientSettings
-from bot.github.publish import Target, publish
+from bot.github.publish import publish
 from bot.model import ContainerChange, HelmReleaseRef, Resources, ResourceSpec, Snapshot
 from bot.pipeline import PullRequestDraft
-from bot.policy import Overrides, default_policy
+from bot.policy import Overrides
 from bot.snapshot import snapshot_from_dict
 from bot.sources.prometheus import PrometheusClient, PrometheusConfig
 from tests.github.emulator import BOT, GitHubEmulator, Pull
