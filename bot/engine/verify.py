@@ -359,7 +359,6 @@ def degraded(history: Iterable[Record], s: Settings) -> list[Degraded]:
             if len(bad) >= s.degraded_reverted:
                 resources = tuple(sorted({res for r in bad for _k, res, d in r.moves if d == "down"}))
                 out.append(Degraded(scope, name, len(bad), len(last), resources))
-    # A workload warning already says it for a one-workload namespace; keep both only when they differ.
     return out
 
 
