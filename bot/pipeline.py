@@ -37,6 +37,7 @@ class PullRequestDraft:
     fingerprint: str = ""
     summary_lines: list[str] = field(default_factory=list)
     diff: str = ""
+    records: tuple[Any, ...] = ()  # bot.engine.verify.ChangeRecord per container (kept in the PR's state)
 
 
 @dataclass
@@ -152,6 +153,32 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
     return drafts, notes, proposals
 
 
+def change_record(d) -> Any:
+    """What verification needs to know later about one selected change."""
+    from bot.engine.verify import ChangeRecord
+
+    w, rec = d.workload, d.recommendation
+    return ChangeRecord(w.namespace, w.kind, w.name, d.container, rec.current, rec.proposed, w.helm_release, d.init)
+
+
+def _apply_holds(plan: Plan, mapping: Any, unmapped: dict[str, str], snapshot: Snapshot, policy: Policy,
+                 repo_dir: Path | None, holds: Any):
+    """Plan again without the changes a back-off or a pending revert forbids (verification, issue 14).
+    Only proposals moving a held field in the held direction are taken out."""
+    from bot.engine.verify import moves_between
+    from datetime import datetime
+
+    now = datetime.fromisoformat(snapshot.collected_at.replace("Z", "+00:00")).timestamp()
+    proposals = [(d.key, moves_between(d.recommendation.current, d.recommendation.proposed))
+                 for d in plan.decisions if d.recommendation is not None and d.recommendation.changed]
+    held = holds.held(proposals, now)
+    if not held:
+        return plan, mapping, unmapped, policy
+    policy = replace(policy, held={**dict(getattr(policy, "held", {}) or {}), **held})
+    plan, mapping, unmapped = plan_for(snapshot, policy, repo_dir)
+    return plan, mapping, unmapped, policy
+
+
 def _diff(edits: list[Any]) -> str:
     if not edits:
         return ""
@@ -172,6 +199,7 @@ def run_pipeline(
     policy: Policy | None = None,
     write: bool = False,
     details_url: str | None = None,
+    holds: Any = None,
 ) -> PipelineResult:
     policy = policy or load_policy(repo_dir, policy_path)
     policy = policy.with_overrides(overrides)
@@ -183,6 +211,8 @@ def run_pipeline(
         policy = policy.with_namespaces(namespaces)
 
     plan, mapping, unmapped = plan_for(snapshot, policy, repo_dir)
+    if holds is not None:
+        plan, mapping, unmapped, policy = _apply_holds(plan, mapping, unmapped, snapshot, policy, repo_dir, holds)
     warnings: list[str] = []
     edits: list[Any] = []
     files: list[FileLines] = []
@@ -231,6 +261,7 @@ def run_pipeline(
                 fingerprint=fingerprint(plan),
                 summary_lines=[summary_line(d) for d in plan.selected],
                 diff=_diff(edits),
+                records=tuple(change_record(d) for d in plan.selected),
             )
         )
     if policy.mode == "pr":

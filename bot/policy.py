@@ -187,6 +187,8 @@ class Policy:
     only_namespaces: tuple[str, ...] = ()
     # Containers the GitOps adapter could not find in the repo: key → reason (set by the pipeline).
     not_in_git: Mapping[str, str] = field(default_factory=dict)
+    # Containers verification holds back (a back-off after a revert, or a revert PR still open): key → reason.
+    held: Mapping[str, str] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
     _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 

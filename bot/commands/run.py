@@ -123,7 +123,15 @@ def make_session(args: argparse.Namespace, env: Mapping[str, str], pipeline=None
     from bot.github.app import Session
 
     cfg, gh_cfg = configs(args, env)
-    return Session(cfg, gh_cfg, snapshot_loader(args), pipeline=pipeline)
+    prometheus, cluster = None, None
+    if getattr(args, "prometheus_url", None) and not getattr(args, "snapshot", None):
+        # The same Prometheus verifies the merged changes (bot.github.revert); credentials from the environment.
+        from bot.commands.snapshot import prometheus_config
+        from bot.sources.prometheus import PrometheusClient
+
+        prom_cfg, cluster = prometheus_config(args, env)
+        prometheus = PrometheusClient(prom_cfg)
+    return Session(cfg, gh_cfg, snapshot_loader(args), pipeline=pipeline, prometheus=prometheus, cluster=cluster)
 
 
 def fail_cleanly(exc: BaseException) -> int | None:

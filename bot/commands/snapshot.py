@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 from pathlib import Path
 
 from bot.commands.argtypes import positive_seconds
@@ -82,14 +83,11 @@ def _headers(args: argparse.Namespace, env) -> dict[str, str]:
     return out
 
 
-def collect_from_args(args: argparse.Namespace, env=None, progress=None):
-    """A Snapshot measured live, from the collection flags (and credentials in the environment)."""
-    from bot.sources.collect import collect_snapshot
-    from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope
+def prometheus_config(args: argparse.Namespace, env) -> tuple[Any, tuple[str, str] | None]:
+    """(PrometheusConfig, cluster label) from the collection flags; shared by `snapshot` and the
+    verification of merged changes in `run`."""
+    from bot.sources.prometheus import PrometheusConfig
 
-    env = os.environ if env is None else env
-    if not args.prometheus_url:
-        raise InputError("<command line>", "live collection needs --prometheus-url", field="--prometheus-url")
     cluster = None
     if getattr(args, "cluster_label", None):
         name, sep, value = args.cluster_label.partition("=")
@@ -106,6 +104,18 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None):
         insecure=bool(getattr(args, "prometheus_insecure", False)),
         budget=float(getattr(args, "collection_budget", 300.0) or 300.0),
     )
+    return cfg, cluster
+
+
+def collect_from_args(args: argparse.Namespace, env=None, progress=None):
+    """A Snapshot measured live, from the collection flags (and credentials in the environment)."""
+    from bot.sources.collect import collect_snapshot
+    from bot.sources.prometheus import PrometheusClient, Scope
+
+    env = os.environ if env is None else env
+    if not args.prometheus_url:
+        raise InputError("<command line>", "live collection needs --prometheus-url", field="--prometheus-url")
+    cfg, cluster = prometheus_config(args, env)
     scope = Scope(
         window=_duration(getattr(args, "window", None), "14d", "--window"),
         resolution=_duration(getattr(args, "resolution", None), "5m", "--resolution"),

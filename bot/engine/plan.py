@@ -127,6 +127,8 @@ def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Deci
         key = f"{workload.namespace}/{workload.name}/{c.name}"
         if rec.blocked:
             status, reason = SKIPPED, rec.blocked
+        elif rec.changed and key in policy.held:
+            status, reason = SKIPPED, policy.held[key]
         elif rec.changed and key in policy.not_in_git:
             status, reason = SKIPPED, "not found in Git: " + policy.not_in_git[key]
         elif not rec.changed:
