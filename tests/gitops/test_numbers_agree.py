@@ -190,3 +190,18 @@ def test_node_pool_reasons_agree_with_its_placements(demo):
     assert len(overheads) <= 1
     assert re.search(rf"\*\*{pool['current']} → {pool['proposed']}\*\*", nodes_body)
     assert f"`{pool['pool']}` {pool['current']} → {pool['proposed']} nodes" in body  # the resources PR links to it
+
+
+def test_no_demo_container_gains_a_limit_and_postgres_keeps_its_peak_covered(demo):
+    report, _, _ = demo
+    for d in report["decisions"]:
+        if "proposed" not in d:
+            continue
+        for r in RES:
+            if d["current"]["limits"][r] is None:
+                assert d["proposed"]["limits"][r] is None, (d["ref"], r)
+    pg = next(d for d in report["decisions"] if d["ref"] == "database/postgres/postgres")
+    # Guaranteed: request = limit; the window's CPU peak is 260m (p95 200m × spike 1.3), and the balanced
+    # CPU limit rule covers it with 20%: 312m → 320m in 10m steps.
+    assert pg["proposed"]["requests"]["cpu"] == pg["proposed"]["limits"]["cpu"] == 320 >= 260 * 1.2
+    assert not pg["warnings"]
