@@ -94,7 +94,7 @@ def _changed_lines(diff):
 
 def test_variables_tf_pool_scales_up_end_to_end(tmp_path):
     # The demo homelab, with its worker count kept only as variables.tf's default (1) instead of in terraform.tfvars.
-    # tests/gitops/test_demo_repo.py shows this snapshot wants one more pve worker (1 → 2).
+    # tests/gitops/test_demo_repo.py shows this snapshot wants two more pve workers (1 → 3).
     repo = tmp_path / "repo"
     shutil.copytree(DEMO / "repo", repo)
     tfvars = repo / TF / "terraform.tfvars"
@@ -110,16 +110,17 @@ def test_variables_tf_pool_scales_up_end_to_end(tmp_path):
     r = _plan("--snapshot", str(DEMO / "snapshot.yaml"), "--repo", str(repo), "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert _git(repo, "status", "--porcelain") == ""  # without --write nothing in the checkout changes
-    # changes.diff holds the resources patch too; the node pool's part is the section of variables.tf.
-    section = (out / "changes.diff").read_text().split(f"--- a/{TF}/variables.tf\n")[1].split("\n--- a/")[0]
-    assert _changed_lines(section) == ["-  default     = 1", "+  default     = 2"]
+    # The node pool goes in its own PR, so its patch is changes-nodes.diff, not changes.diff.
+    assert f"a/{TF}/variables.tf" not in (out / "changes.diff").read_text()
+    section = (out / "changes-nodes.diff").read_text().split(f"--- a/{TF}/variables.tf\n")[1].split("\n--- a/")[0]
+    assert _changed_lines(section) == ["-  default     = 1", "+  default     = 3"]
 
     r = _plan("--snapshot", str(DEMO / "snapshot.yaml"), "--repo", str(repo), "--out", str(tmp_path / "out2"), "--write")
     assert r.returncode == 0, r.stderr
     # Exactly one number changed: the default of variable "worker_count" (line 4), and no other byte.
     assert _changed_lines(_git(repo, "diff", "-U0", "--", f"{TF}/variables.tf")) == [
-        "-  default     = 1", "+  default     = 2"]
-    assert (repo / TF / "variables.tf").read_text() == before.replace("default     = 1", "default     = 2", 1)
+        "-  default     = 1", "+  default     = 3"]
+    assert (repo / TF / "variables.tf").read_text() == before.replace("default     = 1", "default     = 3", 1)
 
 
 SMALL_SNAPSHOT = """
