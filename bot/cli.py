@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-from bot import __version__
+from bot import __version__, timing
 from bot.errors import EXIT_FAILURE, EXIT_INPUT, InputError, RunError
 
 SUBCOMMANDS = ("demo", "plan", "snapshot", "run", "event")
@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(argv)
+    finally:
+        timing.report()
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except _CommandLineError as err:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from bot import timing
 from bot.engine.plan import BLOCKED, OVER_CAP, SELECTED, Plan, build_plan
 from bot.model import Snapshot
 from bot.policy import Overrides, Pin, Policy, load_policy
@@ -58,20 +59,24 @@ def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple
     any that are not in Git are taken out and the plan is made again, until every selected change
     has its file. Returns (plan, mapping or None, unmapped {key: reason}).
     """
-    plan = build_plan(snapshot, policy)
+    with timing.phase("plan"):
+        plan = build_plan(snapshot, policy)
     if repo_dir is None:
         return plan, None, {}
     from bot import gitops
 
-    inventory = gitops.discover(repo_dir, gitops.config_from_policy(policy.gitops), lazy=True)
+    with timing.phase("discover + map"):
+        inventory = gitops.discover(repo_dir, gitops.config_from_policy(policy.gitops), lazy=True)
     unmapped: dict[str, str] = {}
     while True:
-        mapping = gitops.map_changes(inventory, plan.changes())
+        with timing.phase("discover + map"):
+            mapping = gitops.map_changes(inventory, plan.changes())
         new = {change.ref: reason for change, reason in mapping.unmapped}
         if not new:
             return plan, mapping, unmapped
         unmapped.update(new)
-        plan = build_plan(snapshot, replace(policy, not_in_git=dict(unmapped)))
+        with timing.phase("plan"):
+            plan = build_plan(snapshot, replace(policy, not_in_git=dict(unmapped)))
 
 
 def fingerprint(plan: Plan) -> str:
@@ -219,31 +224,35 @@ def run_pipeline(
     if mapping is not None:
         from bot import gitops
 
-        result = gitops.apply(repo_dir, mapping, write=write)
+        with timing.phase("patch"):
+            result = gitops.apply(repo_dir, mapping, write=write)
         edits = list(result.edits)
         warnings += [str(w) for w in result.warnings]
         warnings += [f"{path}: refused: {why}" for path, why in result.refused]
         files = [FileLines(e.path, tuple(e.lines), tuple(getattr(e, "refs", ()))) for e in edits]
 
     unmapped_list = sorted(unmapped.items())
-    pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
+    with timing.phase("node pools"):
+        pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
     if write and policy.mode == "pr":
         for draft in pool_drafts:
             for rel, content in draft.files.items():
                 (repo_dir / rel).write_bytes(content)
-    report = report_dict(plan, {
-        "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
-        "warnings": warnings,
-        "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
-        "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],
-    })
+    with timing.phase("report"):
+        report = report_dict(plan, {
+            "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
+            "warnings": warnings,
+            "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
+            "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],
+        })
     pool_note = None
     if pool_drafts and policy.mode == "pr":
         pool_note = "Node pools: " + "; ".join(
             f"`{p.pool.name}` {p.current} → {p.proposed} nodes" for p in pool_proposals if p.changed
         ) + " — proposed in its own PR on branch `rightsizer/nodes`, with the pods it makes room for."
-    body = render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note)
-    step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note)
+    with timing.phase("report"):
+        body = render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note)
+        step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note)
     if pool_notes:
         step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
         step_summary += "".join("\n" + d.body for d in pool_drafts)

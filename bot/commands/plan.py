@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from bot import timing
 from bot.commands.argtypes import non_negative_int
 from bot.errors import InputError
 from bot.policy import Overrides
@@ -73,17 +74,20 @@ def run(args: argparse.Namespace) -> int:
     repo = Path(args.repo) if args.repo else None
     if repo is not None and not repo.is_dir():
         raise InputError(str(repo), "repository folder not found", field="--repo")
-    snapshot = load_input_snapshot(args)
+    with timing.phase("snapshot"):
+        snapshot = load_input_snapshot(args)
     result = run_pipeline(
         repo, snapshot, args.policy, Overrides(),
         mode_override=args.mode, max_changes=args.max_changes,
         namespaces=tuple(n for n in args.namespaces.split(",") if n), write=args.write,
     )
     if args.out:
-        write_outputs(Path(args.out), result)
+        with timing.phase("write outputs"):
+            write_outputs(Path(args.out), result)
     for warning in result.warnings:
         print(f"rightsizer: warning: {warning}", file=sys.stderr)
     if not args.quiet:
-        files = [FileLines(e.path, tuple(e.lines)) for e in result.edits]
-        sys.stdout.write(render_terminal_summary(result.plan, files))
+        with timing.phase("report"):
+            files = [FileLines(e.path, tuple(e.lines)) for e in result.edits]
+            sys.stdout.write(render_terminal_summary(result.plan, files))
     return 0
