@@ -29,7 +29,7 @@ from bot.model import (
     Usage,
     Workload,
 )
-from bot.schemas import error_message, validator
+from bot.schemas import error_message, is_valid, validator
 from bot.yamlio import field_name, line_of, load_documents, plain
 
 
@@ -37,7 +37,7 @@ def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
     path = Path(path)
     display = display or str(path)
     fast = _load_json(path)
-    if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)) and not _first_duplicate(fast):
+    if fast is not None and is_valid("snapshot", fast) and not _first_duplicate(fast):
         # Valid JSON (what `rightsizer snapshot` writes): skip the slow position-keeping YAML parse,
         # which is only needed to point at the line of an error.
         try:
@@ -91,7 +91,7 @@ def _json_syntax_error(path: Path, display: str) -> InputError | None:
 
 def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
     data = plain(doc)
-    errors = sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = [] if is_valid("snapshot", data) else sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         path = list(err.absolute_path)
