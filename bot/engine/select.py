@@ -371,25 +371,31 @@ def _freed(deltas: Mapping[str, Vector], node: str, i: int) -> int:
 def _make_room(ws: _Workspace, room: _RoomIndex, over: dict[tuple[str, int], int], pool: list[Candidate], budget: int) -> list[Candidate] | None:
     """Greedily add downsizes that cut the specific overruns; undo them all if they cannot."""
     need = dict(over)
+    keys = list(need)
+    weight = [2.0 if node != "*" else 1.0 for node, _ in keys]  # same-node relief counts double: cluster-wide slack does not schedule a pod
+    # What each downsize frees per overrun, measured once: a downsize that frees none of them never scores.
+    remaining = []
+    for cand in pool:
+        frees = [_freed(room.deltas[cand.key], node, i) for node, i in keys]
+        if any(f > 0 for f in frees):
+            remaining.append((cand, frees))
     chosen: list[tuple[Candidate, dict[str, Vector]]] = []
-    remaining = list(pool)
     while any(v > 0 for v in need.values()) and len(chosen) < budget and remaining:
+        amounts = [need[k] for k in keys]
         best, best_score = None, 0.0
-        for cand in remaining:
-            deltas = room.deltas[cand.key]
+        for entry in remaining:
             score = 0.0
-            for (node, i), amount in need.items():
-                freed = _freed(deltas, node, i) if amount > 0 else 0
-                if freed > 0:
-                    # Same-node relief counts double: cluster-wide slack does not schedule a pod.
-                    score += min(freed, amount) / amount * (2.0 if node != "*" else 1.0)
+            for k, freed in enumerate(entry[1]):
+                amount = amounts[k]
+                if amount > 0 and freed > 0:
+                    score += min(freed, amount) / amount * weight[k]
             if score > best_score:
-                best, best_score = cand, score
+                best, best_score = entry, score
         if best is None:
             break
         remaining.remove(best)
-        deltas = ws.apply(best)
-        chosen.append((best, deltas))
+        deltas = ws.apply(best[0])
+        chosen.append((best[0], deltas))
         for key in need:
             need[key] -= _freed(deltas, *key)
     if all(v <= 0 for v in need.values()):
