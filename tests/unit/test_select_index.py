@@ -28,8 +28,8 @@ def scan(rooms: list[list[int]], names: list[str], need: tuple[int, int], ok) ->
 @settings(max_examples=200, deadline=None)
 @given(
     budgets=st.lists(st.tuples(st.integers(0, 100), st.integers(0, 100)), min_size=1, max_size=13),
-    used=st.lists(st.tuples(st.integers(0, 120), st.integers(0, 120)), min_size=13, max_size=13),
-    queries=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60), st.integers(0, 12), st.booleans()), max_size=25),
+    used=st.lists(st.tuples(st.integers(0, 70), st.integers(0, 70)), min_size=13, max_size=13),
+    queries=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40), st.integers(0, 12), st.booleans()), max_size=25),
 )
 def test_first_node_with_room_matches_a_scan(budgets, used, queries):
     names = [f"n{k}" for k in range(len(budgets))]
