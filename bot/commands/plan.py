@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -49,10 +48,12 @@ def load_input_snapshot(args: argparse.Namespace):
 def write_outputs(out: Path, result) -> list[Path]:
     """report.json; pr.md (the resources PR, or the full report when there is none) with changes.diff, exactly
     that PR's files; pr-nodes.md with changes-nodes.diff when a node pool should change (its own PR)."""
+    from bot.report.json_report import dumps_report
+
     out.mkdir(parents=True, exist_ok=True)
     drafts = {d.scope: d for d in result.drafts}
     files = {
-        "report.json": json.dumps(result.report, indent=2) + "\n",
+        "report.json": dumps_report(result.report),
         "pr.md": drafts["resources"].body if "resources" in drafts else result.step_summary,
         "changes.diff": drafts["resources"].diff if "resources" in drafts else "",
     }

@@ -6,7 +6,6 @@ Shared by ``rightsizer run`` (schedule, workflow_dispatch) and the comment comma
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,8 +165,10 @@ class Session:
         path = self.cfg.report_path
         if path is None:
             return None
+        from bot.report.json_report import dumps_report
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        path.write_text(dumps_report(report), encoding="utf-8")
         return path
 
     def _write_summary(self, text: str) -> None:
