@@ -148,6 +148,17 @@ class _Compiler:
         item = self.node(value)
         return lambda x: not isinstance(x, list) or all(item(v) for v in x)
 
+    def kw_oneOf(self, schemas: list[Any], _: Any) -> Check:
+        options = [self.node(o) for o in schemas]
+        return lambda x: sum(1 for o in options if o(x)) == 1
+
+    def kw_anyOf(self, schemas: list[Any], _: Any) -> Check:
+        options = [self.node(o) for o in schemas]
+        return lambda x: any(o(x) for o in options)
+
+    def kw_minProperties(self, n: int, _: Any) -> Check:
+        return lambda x: not isinstance(x, dict) or len(x) >= n
+
     def kw_minItems(self, n: int, _: Any) -> Check:
         return lambda x: not isinstance(x, list) or len(x) >= n
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -167,3 +168,61 @@ def _get(doc, path):
 def test_an_unknown_keyword_is_refused_not_ignored():
     with pytest.raises(Unsupported):
         compile_schema({"type": "object", "patternProperties": {"^x": {"type": "string"}}})
+
+
+# --- the policy schema (oneOf, minProperties too): seeds are the shipped presets and the demo's policy ---
+
+def _policy_seeds() -> list:
+    from bot.schemas import policies_dir
+    from bot.yamlio import load_documents, plain
+
+    presets = [plain(load_documents(f, str(f))[0]) for f in sorted((policies_dir() / "presets").glob("*.yaml"))]
+    demo = Path(__file__).resolve().parents[2] / "bot" / "demo" / "policy.yaml"
+    # a preset's container policy is what a policy file's `defaults` holds
+    return [{"version": 1, "defaults": p["container"]} for p in presets] + [plain(load_documents(demo, str(demo))[0])]
+
+
+def agree_policy(instance) -> bool:
+    by_schema = not any(True for _ in validator("policy").iter_errors(instance))
+    assert is_valid("policy", instance) == by_schema, json.dumps(instance)[:2000]
+    return by_schema
+
+
+def test_shipped_policies_are_valid_to_both():
+    seeds = _policy_seeds()
+    assert len(seeds) >= 3
+    assert all(agree_policy(s) for s in seeds)
+
+
+@st.composite
+def broken_policy(draw):
+    doc = copy.deepcopy(draw(st.sampled_from(_policy_seeds())))
+    paths = list(_paths(doc))[1:]
+    path = draw(st.sampled_from(paths))
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    how = draw(st.sampled_from(["replace", "remove", "add"]))
+    if how == "replace":
+        parent[path[-1]] = draw(st.sampled_from(WRONG + ["p95", "1Gi", "30m", 0.5, {"cpu": {}}]))
+    elif how == "remove" and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        parent[draw(st.sampled_from(["unexpected", "cpu", "memory", "mode"]))] = draw(st.sampled_from(WRONG))
+    return doc
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(broken_policy())
+def test_agrees_on_broken_policies(doc):
+    agree_policy(doc)
+
+
+@pytest.mark.parametrize("instance", [5, -1, 2.5, "x", None])
+def test_one_of_means_exactly_one(instance):
+    # 5 matches both branches (oneOf fails), -1 only the first, 2.5 only the second, "x" and None both (no minimum
+    # on a non-number, but not an integer): jsonschema's Draft 2020-12 validator is the reference.
+    from jsonschema import Draft202012Validator
+
+    schema = {"oneOf": [{"type": "integer"}, {"minimum": 0}]}
+    assert compile_schema(schema)(instance) == Draft202012Validator(schema).is_valid(instance)
