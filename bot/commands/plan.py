@@ -9,8 +9,6 @@ from pathlib import Path
 from bot import timing
 from bot.commands.argtypes import non_negative_int
 from bot.errors import InputError
-from bot.policy import Overrides
-from bot.report.markdown import FileLines, render_terminal_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +66,8 @@ def write_outputs(out: Path, result) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from bot.commands.snapshot import refuse_measurement_flags_with_snapshot
     from bot.pipeline import run_pipeline
+    from bot.policy import Overrides
+    from bot.report.markdown import FileLines, render_terminal_summary
 
     refuse_measurement_flags_with_snapshot(args)
     if args.write and not args.repo:
