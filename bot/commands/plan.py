@@ -46,12 +46,12 @@ def load_input_snapshot(args: argparse.Namespace):
 def write_outputs(out: Path, result) -> list[Path]:
     """report.json; pr.md (the resources PR, or the full report when there is none) with changes.diff, exactly
     that PR's files; pr-nodes.md with changes-nodes.diff when a node pool should change (its own PR)."""
-    from bot.report.json_report import dumps_report
+    from bot.report.json_report import write_report
 
     out.mkdir(parents=True, exist_ok=True)
     drafts = {d.scope: d for d in result.drafts}
+    write_report(result.report, out / "report.json")
     files = {
-        "report.json": dumps_report(result.report),
         "pr.md": drafts["resources"].body if "resources" in drafts else result.step_summary,
         "changes.diff": drafts["resources"].diff if "resources" in drafts else "",
     }
@@ -60,7 +60,7 @@ def write_outputs(out: Path, result) -> list[Path]:
         files["changes-nodes.diff"] = "".join(d.diff for d in result.drafts if d.scope == "nodes")
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
-    return [out / name for name in files]
+    return [out / "report.json"] + [out / name for name in files]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -165,10 +165,10 @@ class Session:
         path = self.cfg.report_path
         if path is None:
             return None
-        from bot.report.json_report import dumps_report
+        from bot.report.json_report import write_report
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dumps_report(report), encoding="utf-8")
+        write_report(report, path)
         return path
 
     def _write_summary(self, text: str) -> None:
