@@ -6,6 +6,7 @@ Each subcommand lives in bot/commands/<name>.py and exposes register(subparsers)
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -47,9 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # A command builds one large heap of small objects that live to its end and hold no cycles (snapshot, plan,
+    # report). The cyclic collector re-walked that heap every few hundred allocations: a quarter of the CPU at
+    # 20,000 containers. Reference counting frees what is dropped; the collector is back on when main returns.
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         return _main(argv)
     finally:
+        if was_enabled:
+            gc.enable()
         timing.report()
 
 
