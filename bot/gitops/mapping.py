@@ -57,6 +57,7 @@ class Target:
 class MappingResult:
     mapped: list[tuple[ContainerChange, Target]] = field(default_factory=list)
     unmapped: list[tuple[ContainerChange, str]] = field(default_factory=list)
+    parsed: dict = field(default_factory=dict, repr=False)  # rel → YamlFile the mapping read: apply reuses its parse
 
 
 def _dotted(path: str) -> tuple:
@@ -214,7 +215,7 @@ def _unshared(inv: Inventory, target: Target) -> Target | str:
 
 
 def map_changes(inv: Inventory, changes: Sequence[ContainerChange], containers_per_workload: dict | None = None) -> MappingResult:
-    result = MappingResult()
+    result = MappingResult(parsed=inv.files)
     for change in changes:
         single = True if containers_per_workload is None else containers_per_workload.get((change.namespace, change.workload), 1) == 1
         target = target_for(inv, change, single)

@@ -202,7 +202,10 @@ def run_size(containers: int, cluster: str = "synthetic", runs: int = 1) -> dict
     best = None
     with tempfile.TemporaryDirectory() as tmp:
         gen = Path(tmp) / "gen"
-        snap = generate(gen, containers, cluster=cluster)
+        # Generated in a child process: a child forked from a big parent starts with the parent's peak RSS.
+        snap = Path(_run([sys.executable, "-c", "import sys; from pathlib import Path; from tests.bench.scale import generate; "
+                                               "print(generate(Path(sys.argv[1]), int(sys.argv[2]), cluster=sys.argv[3]))",
+                          str(gen), str(containers), cluster], {**os.environ, "PYTHONPATH": str(ROOT)})[2].strip())
         for k in range(runs):
             work = Path(tmp) / f"run{k}"
             shutil.copytree(gen / "repo", work / "repo")
