@@ -96,7 +96,17 @@ class _Compiler:
             return lambda x: True
         if len(checks) == 1:
             return checks[0]
-        return lambda x: all(c(x) for c in checks)
+        if len(checks) == 2:  # the common case (a type and its properties): no loop, no generator
+            first, second = checks
+            return lambda x: first(x) and second(x)
+
+        def every(x: Any) -> bool:
+            for c in checks:
+                if not c(x):
+                    return False
+            return True
+
+        return every
 
     # --- keywords (each returns a check, or None when it adds nothing) ---
 
@@ -146,7 +156,15 @@ class _Compiler:
 
     def kw_items(self, value: Any, _: Any) -> Check:
         item = self.node(value)
-        return lambda x: not isinstance(x, list) or all(item(v) for v in x)
+
+        def check(x: Any) -> bool:
+            if isinstance(x, list):
+                for v in x:
+                    if not item(v):
+                        return False
+            return True
+
+        return check
 
     def kw_oneOf(self, schemas: list[Any], _: Any) -> Check:
         options = [self.node(o) for o in schemas]
