@@ -89,25 +89,30 @@ def _paths(value, path=()):
             yield from _paths(v, path + (i,))
 
 
-@st.composite
-def broken(draw):
-    """A generated snapshot with one value replaced, one key removed, or one unknown key added."""
-    snap = copy.deepcopy(draw(snapshot))
-    paths = list(_paths(snap))[1:]
+def _break(draw, doc, values: list, new_keys: list[str]):
+    """``doc`` (a copy) with one value replaced, one key removed, or one key added."""
+    doc = copy.deepcopy(doc)
+    paths = list(_paths(doc))[1:]
     if not paths:
-        return snap
+        return doc
     path = draw(st.sampled_from(paths))
-    parent = snap
+    parent = doc
     for key in path[:-1]:
         parent = parent[key]
     how = draw(st.sampled_from(["replace", "remove", "add"]))
     if how == "replace":
-        parent[path[-1]] = draw(st.sampled_from(WRONG))
+        parent[path[-1]] = draw(st.sampled_from(values))
     elif how == "remove" and isinstance(parent, dict):
         del parent[path[-1]]
     elif isinstance(parent, dict):
-        parent["unexpected"] = draw(st.sampled_from(WRONG))
-    return snap
+        parent[draw(st.sampled_from(new_keys))] = draw(st.sampled_from(WRONG))
+    return doc
+
+
+@st.composite
+def broken(draw):
+    """A generated snapshot with one value replaced, one key removed, or one unknown key added."""
+    return _break(draw, draw(snapshot), WRONG, ["unexpected"])
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -196,20 +201,8 @@ def test_shipped_policies_are_valid_to_both():
 
 @st.composite
 def broken_policy(draw):
-    doc = copy.deepcopy(draw(st.sampled_from(_policy_seeds())))
-    paths = list(_paths(doc))[1:]
-    path = draw(st.sampled_from(paths))
-    parent = doc
-    for key in path[:-1]:
-        parent = parent[key]
-    how = draw(st.sampled_from(["replace", "remove", "add"]))
-    if how == "replace":
-        parent[path[-1]] = draw(st.sampled_from(WRONG + ["p95", "1Gi", "30m", 0.5, {"cpu": {}}]))
-    elif how == "remove" and isinstance(parent, dict):
-        del parent[path[-1]]
-    elif isinstance(parent, dict):
-        parent[draw(st.sampled_from(["unexpected", "cpu", "memory", "mode"]))] = draw(st.sampled_from(WRONG))
-    return doc
+    return _break(draw, draw(st.sampled_from(_policy_seeds())), WRONG + ["p95", "1Gi", "30m", 0.5, {"cpu": {}}],
+                  ["unexpected", "cpu", "memory", "mode"])
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
