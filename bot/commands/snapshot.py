@@ -30,6 +30,7 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (default: in-cluster service account, else kube-state-metrics)")
     g.add_argument("--context", metavar="NAME", help="kubeconfig context")
     g.add_argument("--collection-budget", type=float, default=300.0, metavar="SECONDS", help="give up (no snapshot, no PR) after this long")
+    g.add_argument("--prometheus-timeout", type=float, default=30.0, metavar="SECONDS", help="give up on one query after this long (it is retried within the budget)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,16 +68,31 @@ def _headers(args: argparse.Namespace, env) -> dict[str, str]:
 def collect_from_args(args: argparse.Namespace, env=None, progress=None):
     """A Snapshot measured live, from the collection flags (and credentials in the environment)."""
     from bot.sources.collect import collect_snapshot
-    from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope
+    from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope, check_url
+    from bot.sources.promql import label_name
 
     env = os.environ if env is None else env
     if not args.prometheus_url:
         raise InputError("<command line>", "live collection needs --prometheus-url", field="--prometheus-url")
+    problem = check_url(args.prometheus_url)
+    if problem:
+        raise InputError("<command line>", f"the Prometheus URL {problem}", field="--prometheus-url")
+    for flag, value in (("--prometheus-timeout", getattr(args, "prometheus_timeout", 30.0)),
+                        ("--collection-budget", getattr(args, "collection_budget", 300.0))):
+        if value is not None and not 0 < value < float("inf"):
+            raise InputError("<command line>", f"{value:g} is not a positive number of seconds", field=flag)
+    ca = getattr(args, "prometheus_ca", None)
+    if ca and not os.path.isfile(ca):
+        raise InputError("<command line>", f"{ca}: no such CA bundle file", field="--prometheus-ca")
     cluster = None
     if getattr(args, "cluster_label", None):
         name, sep, value = args.cluster_label.partition("=")
         if not sep:
             raise InputError("<command line>", "use --cluster-label LABEL=VALUE", field="--cluster-label")
+        try:
+            label_name(name)
+        except ValueError as exc:
+            raise InputError("<command line>", str(exc), field="--cluster-label") from None
         cluster = (name, value)
     cfg = PrometheusConfig(
         url=args.prometheus_url,
@@ -87,6 +103,7 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None):
         ca_file=getattr(args, "prometheus_ca", None),
         insecure=bool(getattr(args, "prometheus_insecure", False)),
         budget=float(getattr(args, "collection_budget", 300.0) or 300.0),
+        timeout=float(getattr(args, "prometheus_timeout", 30.0) or 30.0),
     )
     scope = Scope(
         window=_duration(getattr(args, "window", None), "14d", "--window"),
@@ -110,7 +127,7 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None):
             at = datetime.fromisoformat(args.at.replace("Z", "+00:00")).timestamp()
         except ValueError:
             raise InputError("<command line>", f"{args.at!r} is not an RFC 3339 time", field="--at") from None
-    return collect_snapshot(PrometheusClient(cfg), scope, at=at, progress=say, cluster=cluster)
+    return collect_snapshot(PrometheusClient(cfg, progress=say), scope, at=at, progress=say, cluster=cluster)
 
 
 def run(args: argparse.Namespace) -> int:
