@@ -76,6 +76,18 @@ class PrometheusClient:
             raise SourceError(f"expected a vector result, got {data.get('resultType')}")
         return data.get("result") or []
 
+    def accepts(self, promql: str, at: float) -> bool:
+        """Whether the server evaluates this query at all (a dialect probe): a refusal is False, not an error."""
+        try:
+            self.query(promql, at)
+        except TooBig:
+            raise
+        except SourceError as exc:
+            if str(exc).startswith("Prometheus error:"):
+                return False
+            raise
+        return True
+
     def label_values(self, label: str, match: tuple[str, ...], start: float, end: float) -> list[str]:
         """Values of ``label`` on series matching any of ``match`` in [start, end]: an index lookup, no samples read."""
         body = self._call(f"/api/v1/label/{label_name(label)}/values",
@@ -238,6 +250,9 @@ class Method:
 
     cpu_rule: str | None = None  # one of CPU_RULES when it covers every container, else None (rate() it is)
     scrape_interval: float | None = None  # seconds between cAdvisor samples; None: count subquery steps instead
+    # VictoriaMetrics divides a rate by the time its samples span, so at a series' first samples the
+    # "5-minute" rate is a 1-minute one (Prometheus divides by the whole 5 minutes: no inflation there).
+    warmup: bool = False
 
 
 def max_step(resolution: str) -> str:
@@ -245,14 +260,17 @@ def max_step(resolution: str) -> str:
     return resolution if step <= MAX_STEP else f"{MAX_STEP}s"
 
 
-def cpu_rate(s: Scope, rule: str | None) -> str:
-    """The per-series 5-minute CPU rate, defined only once the series has WARMUP of history."""
-    if rule is None:
+def cpu_rate(s: Scope, method: Method) -> str:
+    """The per-series 5-minute CPU rate; with ``method.warmup``, only once the series has WARMUP of history
+    (the guard costs a set operation at every step: several times the rate itself, so only where needed)."""
+    if method.cpu_rule is None:
         raw = f"{CPU}{s.selector(*CADVISOR)}"
-        return f"(rate({raw}[5m]) and {raw} offset {WARMUP})"
-    sel = f"{rule}{s.selector()}"
-    value = sel if rule.endswith("rate5m") else f"avg_over_time({sel}[5m])"  # 5m mean of irates ≈ the 5m rate
-    return f"({value} and {sel} offset {WARMUP})"
+        value = f"rate({raw}[5m])"
+    else:
+        raw = f"{method.cpu_rule}{s.selector()}"
+        # a 5-minute mean of recorded irates is the 5-minute rate
+        value = raw if method.cpu_rule.endswith("rate5m") else f"avg_over_time({raw}[5m])"
+    return f"({value} and {raw} offset {WARMUP})" if method.warmup else value
 
 
 def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
@@ -261,7 +279,7 @@ def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
     Each statistic is computed per raw series and only then reduced ``max by`` the container's labels:
     an aggregation inside a subquery is evaluated again at every step, and was most of the cost."""
     W, R = s.window, s.resolution
-    cpu = cpu_rate(s, method.cpu_rule)
+    cpu = cpu_rate(s, method)
     mem = f"{MEMORY}{s.selector(*CADVISOR)}"
     q: dict[str, str] = {}
     for name, phi in QUANTILES.items():
@@ -286,7 +304,8 @@ def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
 
 
 def probe_method(client: "PrometheusClient", s: Scope, at: float) -> Method:
-    """Which CPU source covers every container, and the cAdvisor scrape interval (median over series)."""
+    """Which CPU source covers every container, the cAdvisor scrape interval (median over series), and
+    whether the backend speaks MetricsQL (VictoriaMetrics: rates need the warm-up guard)."""
     start = at - parse_duration(s.window) + parse_duration(s.resolution)
     containers = client.query(f"count(count by ({GROUP}) ({CPU}{s.selector(*CADVISOR)}))", at)
     want = float(containers[0]["value"][1]) if containers else 0.0
@@ -302,7 +321,8 @@ def probe_method(client: "PrometheusClient", s: Scope, at: float) -> Method:
     per_hour = client.query(f"quantile(0.5, (count_over_time({mem}[2h]) - count_over_time({mem}[1h])) and {mem} offset 2h)", at)
     n = float(per_hour[0]["value"][1]) if per_hour else 0.0
     interval = 3600.0 / n if n >= 1 and parse_duration(s.window) >= 2 * 3600 else None
-    return Method(cpu_rule=rule, scrape_interval=interval)
+    metricsql = client.accepts("1 default 2", at)  # MetricsQL's `default` operator: a PromQL parse error elsewhere
+    return Method(cpu_rule=rule, scrape_interval=interval, warmup=metricsql)
 
 
 def cluster_queries(s: Scope) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -122,9 +123,12 @@ class _LoggingProxy(http.server.ThreadingHTTPServer):
                     self.end_headers()
                     return
                 req = urllib.request.Request(outer.upstream + self.path, data=body, headers={"Content-Type": self.headers["Content-Type"]})
-                with urllib.request.urlopen(req, timeout=30) as resp:
-                    data = resp.read()
-                self.send_response(200)
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as resp:
+                        status, data = resp.status, resp.read()
+                except urllib.error.HTTPError as err:  # a 4xx answer (a refused query) is passed on as it is
+                    status, data = err.code, err.read()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -141,9 +145,9 @@ class _LoggingProxy(http.server.ThreadingHTTPServer):
 def test_query_count_does_not_grow_with_containers(prom, tmp_path):
     # The small cluster narrowed to one namespace (2 workloads, 3 pod-containers) vs a second server with
     # 1,000 more containers: the request log shows the same number of queries each time (one per signal).
-    # Besides one query per signal, four probes: the container count, one look for each of the two CPU
-    # recording rules (absent here), the scrape interval.
-    expected = len(usage_queries(SCOPE)) + len(cluster_queries(SCOPE)) + 1 + len(CPU_RULES) + 1
+    # Besides one query per signal, five probes: the container count, one look for each of the two CPU
+    # recording rules (absent here), the scrape interval, the MetricsQL dialect.
+    expected = len(usage_queries(SCOPE)) + len(cluster_queries(SCOPE)) + 1 + len(CPU_RULES) + 1 + 1
     small = _LoggingProxy(prom)
     collect_snapshot(PrometheusClient(PrometheusConfig(small.url)), Scope("2d", "5m", namespaces=("shop",)), at=cd.END)
     small.shutdown()
