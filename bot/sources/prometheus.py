@@ -224,7 +224,7 @@ CPU_RULES = (
     "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate",
 )
 MAX_STEP = 60  # seconds: the CPU max looks at the 5-minute rate every minute, not every `resolution`
-WARMUP = "4m"  # a rate counts only once its series is this old: no short-window rates at a series' first samples
+WARMUP = "5m"  # a rate counts only once its series is this old: a full window, no 1-minute rates at its start
 
 
 @dataclass(frozen=True)
