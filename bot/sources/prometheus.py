@@ -138,10 +138,16 @@ class PrometheusClient:
 
     def _too_big(self, resp: requests.Response) -> str | None:
         """The server's words when it refused a query for its size (samples, series, bytes), else None."""
-        text = resp.text[:2000] if resp.status_code != 413 else "response too large (HTTP 413)"
-        if resp.status_code == 413 or any(p in text for p in TOO_BIG):
-            return text.strip()[:300]
-        return None
+        if resp.status_code == 413:
+            return "response too large (HTTP 413)"
+        text = resp.text[:4000]
+        if not any(p in text for p in TOO_BIG):
+            return None
+        try:
+            text = str(resp.json().get("error") or text)  # the server's sentence, without the JSON around it
+        except (ValueError, AttributeError):
+            pass
+        return " ".join(text.split())[:300]
 
     def _body(self, resp: requests.Response) -> dict[str, Any]:
         if resp.status_code in (401, 403):
