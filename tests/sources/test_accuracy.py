@@ -140,3 +140,34 @@ def test_coverage_within_one_scrape_step(snapshot, name):
     p = next(p for p in pods() if p.owner_name.startswith(name + "-"))
     lived = min(p.alive[1], cd.END) - max(p.alive[0], cd.END - WINDOW)  # first to last sample inside the window
     assert abs(_usage(snapshot, name).coverage_seconds - lived) <= 60
+
+
+RULE = "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m"
+
+
+def with_rule(pods_with_rule: list[cd.PodSpec]) -> str:
+    """The accuracy series plus kube-prometheus-stack's recorded CPU rate, as if evaluated every minute
+    from each series' first full 5-minute window."""
+    rows = [f"# TYPE {RULE} gauge"] + [
+        f"{RULE}{cd.labels(namespace=p.namespace, pod=p.pod, container=p.container, node=p.node)} {rate5m(p, t)} {t}"
+        for p in pods_with_rule for t in range(p.alive[0] + 300, p.alive[1] + 1, 60)]
+    return cd.openmetrics(pods()).replace("# EOF\n", "\n".join(rows) + "\n# EOF\n")
+
+
+def test_the_recording_rule_is_read_when_it_covers_every_container():
+    from bot.sources.prometheus import CPU_RULES, probe_method
+
+    require_prometheus()
+    with running_prometheus(build_tsdb(with_rule(pods()), CACHE)) as url:
+        client = PrometheusClient(PrometheusConfig(url))
+        assert probe_method(client, SCOPE, cd.END).cpu_rule == RULE == CPU_RULES[0]
+        snap = collect_snapshot(client, SCOPE, at=cd.END)
+    for p in pods():
+        c = _usage(snap, p.owner_name.rsplit("-", 1)[0])
+        # the recorded values are the true rates at every minute: the max is exact
+        assert c.usage.cpu.max == pytest.approx(max(true_rates(p, 60)), rel=1e-9)
+        for q, phi in (("p50", 0.5), ("p95", 0.95)):
+            assert c.usage.cpu.at(q) == pytest.approx(cd.quantile(true_rates(p, 300), phi), rel=0.02), (p.pod, q)
+    # A rule missing for one container (another scrape job, a relabelling) is not used: rate() it is.
+    with running_prometheus(build_tsdb(with_rule(pods()[1:]), CACHE)) as url:
+        assert probe_method(PrometheusClient(PrometheusConfig(url)), SCOPE, cd.END).cpu_rule is None
