@@ -111,8 +111,7 @@ class PrometheusClient:
                 else:
                     resp = self.session.get(url, params=params, timeout=timeout, verify=self.verify)
             except requests.exceptions.SSLError as exc:
-                raise SourceError(f"TLS certificate of {self._where()} not accepted ({_reason(exc)}): "
-                                  "give its CA with --prometheus-ca FILE") from None
+                raise SourceError(_tls_failure(self._where(), exc)) from None
             except requests.Timeout:
                 last = f"timed out after {self.cfg.timeout:g}s (--prometheus-timeout)"
             except requests.ConnectionError:
@@ -152,7 +151,7 @@ class PrometheusClient:
     def _body(self, resp: requests.Response) -> dict[str, Any]:
         if resp.status_code in (401, 403):
             raise SourceError(f"Prometheus at {self._where()} refused the credentials (HTTP {resp.status_code})")
-        refused = self._too_big(resp)
+        refused = self._too_big(resp) if resp.status_code != 200 else None
         if refused:
             raise TooBig(refused)
         try:
@@ -181,13 +180,15 @@ class TooBig(SourceError):
     """The backend refused the query for its size: split it and ask again."""
 
 
-def _reason(exc: Exception) -> str:
+def _tls_failure(where: str, exc: Exception) -> str:
     text = str(exc)
-    for key in ("CERTIFICATE_VERIFY_FAILED", "self-signed certificate", "certificate has expired", "hostname mismatch",
-                "Hostname mismatch", "unable to get local issuer certificate"):
+    for key in ("CERTIFICATE_VERIFY_FAILED", "self-signed certificate", "self signed certificate",
+                "certificate has expired", "unable to get local issuer certificate", "ostname mismatch",
+                "doesn't match"):
         if key in text:
-            return "certificate: " + key.replace("_", " ").lower()
-    return "certificate verification failed"
+            return (f"TLS certificate of {where} not accepted (certificate: {key.replace('_', ' ').lower()}): "
+                    "give its CA with --prometheus-ca FILE")
+    return f"TLS handshake with {where} failed (is it an https endpoint?): {' '.join(text.split())[:200]}"
 
 
 def safe_url(url: str) -> str:

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     if what == "queries":
         from tests.bench import queries
 
-        text = queries.main()
+        text = queries.main() + "\n" + queries.levers()
         (RESULTS / "queries.md").write_text(text)
         print(text)
         return 0
