@@ -158,12 +158,20 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float, inter
             continue  # a pod kube-state-metrics never saw: cannot tell its workload
         by_workload[(ns, owner.kind, owner.name)][c].append((ns, pod, c))
 
+    # The pods that exist now, by workload: one pass (looking them up per workload was quadratic).
+    now_by_workload: dict[tuple[str, str, str], set[tuple[str, str]]] = defaultdict(set)
+    for pns, pod, node in pods_now:
+        owner = owners.get((pns, pod))
+        if owner is not None:
+            now_by_workload[(pns, owner.kind, owner.name)].add((pod, node))
+
     workloads = []
     for (ns, kind, name), containers in sorted(by_workload.items()):
-        current_pods = sorted({(pod, node) for (pns, pod, node) in pods_now if pns == ns and owners.get((ns, pod)) and owners[(ns, pod)].name == name and owners[(ns, pod)].kind == kind})
+        current_pods = sorted(now_by_workload.get((ns, kind, name), ()))
+        current_names = {p for p, _ in current_pods}
         built = []
         for cname, pkeys in sorted(containers.items()):
-            live = [k for k in pkeys if any(k[1] == p for p, _ in current_pods)] or pkeys
+            live = [k for k in pkeys if k[1] in current_names] or pkeys
 
             def pick(table, resource):
                 vals = [table.get((*k, resource)) for k in live]

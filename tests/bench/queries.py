@@ -16,7 +16,7 @@ from tests.fixtures.prometheus.server import build_tsdb, running_prometheus
 from tests.sources import cluster_data as cd
 
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "prometheus"
-HOURS = 2  # of data per extra container: promtool builds 10,000 containers in about a minute
+HOURS = 2  # of data per extra container: promtool builds 10,000 containers in a few minutes
 
 
 def per_container(client: PrometheusClient, pods, scope: Scope, at: float) -> None:
@@ -32,21 +32,21 @@ def floor(client: PrometheusClient, scope: Scope, at: float) -> None:
         client.query(f"count_over_time({metric}{scope.selector(*CADVISOR)}[{scope.window}])", at)
 
 
-def cluster(n: int):
+def cluster(n: int, hours: int = HOURS):
     base = len(cd.make_pods())
     pods = cd.make_pods(extra_containers=n - base)
     for p in pods[base:]:
-        p.alive = (cd.END - HOURS * 3600 + 60, cd.END)
+        p.alive = (cd.END - hours * 3600 + 60, cd.END)
     return pods
 
 
-def main(sizes=(100, 1000, 10_000)) -> str:
-    rows = ["| containers | ours | per container | floor (raw pass) | per container / ours | ours / floor |",
-            "|---|---|---|---|---|---|"]
+def main(sizes=(100, 1000, 10_000), hours: int = HOURS, header: bool = True) -> str:
+    rows = ["| containers × history | ours | per container | floor (raw pass) | per container / ours | ours / floor |",
+            "|---|---|---|---|---|---|"] if header else []
     for n in sizes:
-        pods = cluster(n)
+        pods = cluster(n, hours)
         with running_prometheus(build_tsdb(cd.openmetrics(pods), CACHE)) as url:
-            scope = Scope(f"{HOURS}h", "5m")
+            scope = Scope(f"{hours}h", "5m")
             times, queries = {}, {}
             for name, fn in (("floor", lambda c: floor(c, scope, cd.END)),  # first: it also warms the page cache
                              ("ours", lambda c: collect_snapshot(c, scope, at=cd.END)),
@@ -55,7 +55,7 @@ def main(sizes=(100, 1000, 10_000)) -> str:
                 t0 = time.perf_counter()
                 fn(client)
                 times[name], queries[name] = time.perf_counter() - t0, client.queries
-        rows.append(f"| {n:,} | {times['ours']:.2f} s ({queries['ours']} queries) | {times['per container']:.2f} s "
+        rows.append(f"| {n:,} × {hours} h | {times['ours']:.2f} s ({queries['ours']} queries) | {times['per container']:.2f} s "
                     f"({queries['per container']:,}) | {times['floor']:.2f} s ({queries['floor']}) | "
                     f"{times['per container'] / times['ours']:.1f}× | {times['ours'] / times['floor']:.1f}× |")
     return "\n".join(rows) + "\n"
@@ -64,21 +64,21 @@ def main(sizes=(100, 1000, 10_000)) -> str:
 RULE = "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m"
 
 
-def _with_rule(pods) -> str:
+def _with_rule(pods, hours: int) -> str:
     """The cluster's series plus kube-prometheus-stack's recorded CPU rate, one sample a minute."""
     rows = [f"# TYPE {RULE} gauge"] + [
         f"{RULE}{cd.labels(namespace=p.namespace, pod=p.pod, container=p.container, node=p.node)} "
         f"{sum(cd.cpu_level(p, m) for m in range(t - 300, t, 60)) / 5} {t}"
-        for p in pods if p.usage for t in range(max(p.alive[0] + 300, cd.END - HOURS * 3600 + 300), p.alive[1] + 1, 60)]
+        for p in pods if p.usage for t in range(max(p.alive[0] + 300, cd.END - hours * 3600 + 300), p.alive[1] + 1, 60)]
     return cd.openmetrics(pods).replace("# EOF\n", "\n".join(rows) + "\n# EOF\n")
 
 
-def levers(n: int = 1000, repeat: int = 3) -> str:
+def levers(n: int = 1000, hours: int = 24, repeat: int = 3) -> str:
     """Each lever of the query structure timed alone at n containers (best of `repeat`)."""
     from bot.sources.prometheus import GROUP, Method, usage_queries
 
-    pods = cluster(n)
-    scope = Scope(f"{HOURS}h", "5m")
+    pods = cluster(n, hours)
+    scope = Scope(f"{hours}h", "5m")
     W, R = scope.window, scope.resolution
     cadv = scope.selector(*CADVISOR)
     old_cpu = f"sum by ({GROUP}) (rate({CPU}{cadv}[5m]))"
@@ -95,8 +95,8 @@ def levers(n: int = 1000, repeat: int = 3) -> str:
         ("CPU p95: no warm-up guard → guard (VictoriaMetrics only)", plain["cpu.p95"], guarded["cpu.p95"]),
         ("coverage: count of 5m steps → count of samples", f"count_over_time(({old_mem})[{W}:{R}])", plain["coverage"]),
     ]
-    rows = ["| lever | before | after |", "|---|---|---|"]
-    with running_prometheus(build_tsdb(_with_rule(pods), CACHE)) as url:
+    rows = [f"| lever ({n:,} containers × {hours} h) | before | after |", "|---|---|---|"]
+    with running_prometheus(build_tsdb(_with_rule(pods, hours), CACHE)) as url:
         client = PrometheusClient(PrometheusConfig(url, budget=3600, timeout=600))
 
         def best(q: str) -> float:
@@ -117,3 +117,22 @@ def levers(n: int = 1000, repeat: int = 3) -> str:
             rows.append(f"| whole collection, {workers} quer{'y' if workers == 1 else 'ies'} in flight | "
                         f"{time.perf_counter() - t0:.2f} s | |")
     return "\n".join(rows) + "\n"
+
+
+def limits(n: int = 20_000) -> str:
+    """n containers against Prometheus' default --query.max-samples (50 M) scaled to the data: every series
+    here holds 2 hours, a real one 14 days (168× more samples per series, in raw ranges and subqueries
+    alike), so the limit is 50 M / 168 — the same pressure as 14 days at the default."""
+    pods = cluster(n)
+    limit = int(50_000_000 * HOURS * 3600 / (14 * 86400))
+    said: list[str] = []
+    with running_prometheus(build_tsdb(cd.openmetrics(pods), CACHE), f"--query.max-samples={limit}") as url:
+        client = PrometheusClient(PrometheusConfig(url, budget=3600, timeout=600))
+        t0 = time.perf_counter()
+        snap = collect_snapshot(client, Scope(f"{HOURS}h", "5m"), at=cd.END, progress=said.append)
+        took = time.perf_counter() - t0
+    splits = [m for m in said if "split into" in m]
+    containers = sum(len(w.containers) for w in snap.workloads)
+    return (f"{n:,} containers, --query.max-samples={limit:,}: {containers:,} containers in the snapshot, "
+            f"{took:.1f} s, {client.queries} requests, {len(splits)} splits "
+            f"({', '.join(sorted({m.split(':')[0] for m in splits})) or 'none'})\n")

@@ -60,4 +60,4 @@ def test_query_strategies_small():
     table = queries.main(sizes=(10,))
     # ours: one query per signal (23) and 5 probes whatever the size; per container: 3 queries × 10
     # containers; the floor: one raw pass per usage metric
-    assert "| 10 | " in table and "(28 queries)" in table and "(30)" in table and "(2)" in table
+    assert "| 10 × 2 h | " in table and "(28 queries)" in table and "(30)" in table and "(2)" in table
