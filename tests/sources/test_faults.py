@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -36,7 +37,8 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def one_line_failure(r: subprocess.CompletedProcess, code: int = 1) -> str:
     assert r.returncode == code, r.stderr
     assert "Traceback" not in r.stderr and "Warning" not in r.stderr, r.stderr
-    errors = [line for line in r.stderr.splitlines() if line.startswith("rightsizer: error:")]
+    # "rightsizer: error: …" from the command, "rightsizer snapshot: error: …" from argparse.
+    errors = [line for line in r.stderr.splitlines() if re.match(r"rightsizer( \w+)?: error:", line)]
     assert len(errors) == 1, r.stderr
     return errors[0]
 
@@ -187,8 +189,10 @@ def test_timeout_is_a_flag():
 
 @pytest.mark.parametrize("flag", ["--prometheus-timeout", "--collection-budget"])
 def test_timeout_and_budget_must_be_positive(flag):
-    line = one_line_failure(cli("--prometheus-url", "http://127.0.0.1:1", flag, "0"), code=2)
-    assert flag in line and "positive number of seconds" in line
+    # Refused by the flag's argparse type (bot/commands/argtypes.py) before anything connects.
+    for value in ("0", "-5", "nan", "inf"):
+        line = one_line_failure(cli("--prometheus-url", "http://127.0.0.1:1", flag, value), code=2)
+        assert flag in line and repr(value) in line
 
 
 def test_missing_kube_state_metrics_is_found_before_any_usage_query(tmp_path):
@@ -205,20 +209,35 @@ def test_missing_kube_state_metrics_is_found_before_any_usage_query(tmp_path):
     assert not any(m.startswith(("cpu.", "memory.", "coverage")) for m in said)
 
 
-def test_the_action_passes_timeout_budget_and_cluster_label(tmp_path):
-    # The Action's run step, executed as the runner does; the installed `rightsizer` is replaced by a script
-    # that records its arguments, which the real parser then reads.
+def action_argv(tmp_path, inputs: dict[str, str]) -> list[str]:
+    """The arguments the Action's run step gives `rightsizer`, executed as the runner does; the installed
+    `rightsizer` is replaced by a script that records its arguments."""
     step = next(s for s in load(ACTION)["runs"]["steps"] if s.get("id") == "run")
     venv_bin = tmp_path / "rightsizer-venv" / "bin"
     venv_bin.mkdir(parents=True)
     argv_file = tmp_path / "argv"
     (venv_bin / "rightsizer").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {argv_file}\n')
     (venv_bin / "rightsizer").chmod(0o755)
-    inputs = {"prometheus-url": "http://prometheus:9090", "prometheus-timeout": "12", "collection-budget": "600",
-              "cluster-label": "cluster=home", "prometheus-insecure": "false"}
     env = {"PATH": os.environ["PATH"], "RUNNER_TEMP": str(tmp_path), **_step_env(step, inputs)}
     out = subprocess.run([*GITHUB_BASH, step["run"]], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    args = build_parser().parse_args(argv_file.read_text().splitlines())
+    return argv_file.read_text().splitlines()
+
+
+def test_the_action_passes_timeout_budget_and_cluster_label(tmp_path):
+    inputs = {"prometheus-url": "http://prometheus:9090", "prometheus-timeout": "12", "collection-budget": "600",
+              "cluster-label": "cluster=home", "prometheus-insecure": "false"}
+    args = build_parser().parse_args(action_argv(tmp_path, inputs))
     assert (args.prometheus_timeout, args.collection_budget, args.cluster_label) == (12.0, 600.0, "cluster=home")
     assert {"prometheus-timeout", "collection-budget", "cluster-label"} <= set(load(ACTION)["inputs"])
+
+
+def test_the_action_defaults_pass_no_measurement_flag_with_a_snapshot(tmp_path):
+    # With `snapshot` set and the new inputs left at their defaults, the step must not pass --collection-budget
+    # (a measurement flag the CLI refuses next to --snapshot); the timeout's empty default passes nothing either.
+    from bot.commands.snapshot import refuse_measurement_flags_with_snapshot
+
+    defaults = {name: str(spec.get("default", "")) for name, spec in load(ACTION)["inputs"].items()}
+    argv = action_argv(tmp_path, {**defaults, "snapshot": "snapshot.json", "prometheus-url": "http://prometheus:9090"})
+    assert "--collection-budget" not in argv and "--prometheus-timeout" not in argv, argv
+    refuse_measurement_flags_with_snapshot(build_parser().parse_args(argv))  # raises if any were passed
