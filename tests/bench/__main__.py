@@ -39,10 +39,13 @@ def main(argv: list[str]) -> int:
 
         # 100 / 1,000 / 10,000 containers with 2 h each, then 1,000 with a day each (where reading samples,
         # not per-query overheads, is the cost); each lever alone; 20,000 containers at the sample limit.
-        text = (queries.main() + queries.main(sizes=(1000,), hours=24, header=False) + "\n"
-                + queries.levers() + "\n" + queries.limits())
-        (RESULTS / "queries.md").write_text(text)
-        print(text)
+        # Each part printed as it ends: the whole run takes a while on a small machine.
+        parts: list[str] = []
+        for part in (queries.main, lambda: queries.main(sizes=(1000,), hours=24, header=False) + "\n",
+                     lambda: queries.levers() + "\n", queries.limits):
+            parts.append(part())
+            print(parts[-1], end="", flush=True)
+        (RESULTS / "queries.md").write_text("".join(parts))
         return 0
     print(__doc__)
     return 2
