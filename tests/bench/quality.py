@@ -258,18 +258,24 @@ def dominated_by(results: list[Result], ours: str = "balanced") -> list[str]:
     return out
 
 
-def not_beaten(results: list[Result], ours: str = "balanced") -> list[str]:
-    """Anchors `ours` does not beat outright (≤ risk on both axes and < requests on both)."""
+LABEL = {"oom_series": "OOM series", "cpu_over_time_pct": "CPU over req", "cpu_req_pct": "CPU req", "mem_req_pct": "mem req"}
+
+
+def losses(results: list[Result], ours: str = "balanced") -> list[str]:
+    """Where `ours` does not beat an anchor outright (≤ risk on both axes, < requests on both): the axes it loses on."""
     out = []
     for half in dict.fromkeys(r.half for r in results):
         for p in PROTOCOLS:
             mine = _get(results, ours, half, p)
+            lost = []
             for r in results:
                 if r.half != half or r.protocol != p or r.estimator == ours:
                     continue
                 m = r.metrics
-                if not (all(mine[k] <= m[k] for k in RISK) and all(mine[k] < m[k] for k in COST)):
-                    out.append(f"{r.estimator} ({p}, {half})")
+                axes = [k for k in RISK if mine[k] > m[k]] + [k for k in COST if mine[k] >= m[k]]
+                if axes:
+                    lost.append(f"{r.estimator} on " + ", ".join(f"{LABEL[k]} ({mine[k]:.3g} vs {m[k]:.3g})" for k in axes))
+            out.append(f"- {p}, {half}: " + ("; ".join(lost) if lost else "beats every anchor"))
     return out
 
 
@@ -291,13 +297,14 @@ def targets(results: list[Result], ours: str = "balanced") -> str:
 
 def report(series: list[Series], skipped: list[str], results: list[Result], source: str) -> str:
     dom = dominated_by([r for r in results if r.half != "all"])
-    beaten = not_beaten([r for r in results if r.half != "all"])
+    lost = losses(results)
     return "\n".join([
         f"{len(series)} series from {source}; skipped (under 28 days of usable rows): {', '.join(skipped) or 'none'}", "",
         "## All series", "", summary(results), "",
         "## balanced against the targets (all series)", "", targets(results), "",
         "balanced dominated by: " + (", ".join(dom) if dom else "none"),
-        "balanced does not beat outright: " + (", ".join(beaten) if beaten else "none (beats every anchor)"), "",
+        "", "Where balanced does not beat an anchor outright (lower requests at no more risk), the axes it loses on:", "",
+        *lost, "",
         "## Per protocol and half", "", table(results),
     ])
 
