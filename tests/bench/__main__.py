@@ -1,4 +1,4 @@
-"""python -m tests.bench quality [--traces DIR] | scale | queries   — the benchmarks behind docs/benchmarks.md.
+"""python -m tests.bench quality [--traces DIR] | tune | scale | queries   — the benchmarks behind docs/benchmarks.md.
 
 quality --traces DIR: any directory of traces in the Bitbrains GWA-T-12 format (../shared/traces/README.md);
 the default is the shared August traces. Results go to tests/bench/results/ only for the default traces."""
@@ -47,6 +47,15 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(exist_ok=True)
     if what == "quality":
         return _quality(argv[1:])
+    if what == "tune":
+        from tests.bench import quality, tune
+        from tests.bench.traces import load_all
+
+        series = [s for s in load_all()[0] if quality.scorable(s)]
+        text = tune.main(series)
+        (RESULTS / "tune.md").write_text(text)
+        print(text)
+        return 0
     if what == "scale":
         from tests.bench import scale
 
