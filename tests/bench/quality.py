@@ -326,9 +326,13 @@ def plot(results: list[Result], path) -> None:
             continue
         m = r.metrics
         saved = 100 - (m["cpu_req_pct"] + m["mem_req_pct"]) / 2
-        ax.scatter(m["oom_series"], saved, s=60, marker=MARKERS[r.protocol], color=colors[r.estimator],
+        # VPA's two variants share their points (they differ in throttling only): draw Guaranteed hollow and larger
+        hollow = r.estimator == "vpa-guaranteed"
+        ax.scatter(m["oom_series"], saved, s=150 if hollow else 60, marker=MARKERS[r.protocol],
+                   facecolors="none" if hollow else colors[r.estimator], edgecolors=colors[r.estimator],
                    label=r.estimator if r.protocol == "steady state" else None)
-    ax.set_xlabel(f"OOM series (memory above the limit), of {int(results[0].metrics['series'])}")
+    total = next(int(r.metrics["series"]) for r in results if r.half == "all")
+    ax.set_xlabel(f"OOM series (memory above the limit), of {total}")
     ax.set_ylabel("requests saved vs provisioned (mean of CPU and memory, %)")
     ax.set_title("Savings versus risk (o one-shot, ■ weekly rolling, ▲ steady state; up-left is better)", fontsize=9)
     ax.grid(alpha=0.3)
