@@ -13,7 +13,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def _quality(args: list[str]) -> int:
     from tests.bench import quality
-    from tests.bench.traces import TRACES, load_all
+    from tests.bench.traces import TRACES, TraceError, load_all
 
     folder, default = TRACES, True
     if args[:1] == ["--traces"] and len(args) == 2:
@@ -24,7 +24,11 @@ def _quality(args: list[str]) -> int:
     if not folder.is_dir():
         print(f"tests.bench: error: --traces {folder}: not a directory", file=sys.stderr)
         return 2
-    series, skipped = load_all(folder)
+    try:
+        series, skipped = load_all(folder)
+    except TraceError as e:
+        print(f"tests.bench: error: {e}", file=sys.stderr)
+        return 2
     skipped += [s.vm for s in series if not quality.scorable(s)]
     series = [s for s in series if quality.scorable(s)]
     if len(series) < 2:

@@ -135,6 +135,18 @@ def test_quality_rejects_a_missing_directory(tmp_path, capsys):
     assert len(err) == 1 and "not a directory" in err[0]
 
 
+def test_quality_names_the_bad_line(tmp_path, capsys):
+    write_trace(tmp_path / "1.csv", lambda i: 2**20)
+    bad = tmp_path / "2.csv"
+    write_trace(bad, lambda i: 2**20)
+    lines = bad.read_text().splitlines()
+    lines[3] = lines[3].replace(";\t1000.0;", ";\tlots;", 1)  # row 3 of data = line 4 of the file
+    bad.write_text("\n".join(lines) + "\n")
+    assert bench_main(["quality", "--traces", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tests.bench: error: {bad}:4: CPU usage [MHZ]: not a number: 'lots'"]
+
+
 def test_scale_pipeline_small(tmp_path):
     snap = scale.generate(tmp_path, 40)
     out = scale.measure(snap, tmp_path / "repo", max_changes=10)

@@ -51,16 +51,35 @@ class Series:
         return slice(bisect_left(self.t, start), bisect_left(self.t, end))
 
 
+COLUMNS = ("Timestamp [ms]", "CPU cores", "CPU capacity provisioned [MHZ]", "CPU usage [MHZ]", "CPU usage [%]",
+           "Memory capacity provisioned [KB]", "Memory usage [KB]")
+
+
+class TraceError(ValueError):
+    """A trace file that is not in the format: the message names the file, line and column."""
+
+
+def _number(path: Path, lineno: int, fields: list[str], i: int) -> float:
+    try:
+        value = float(fields[i])
+    except ValueError:
+        value = float("nan")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise TraceError(f"{path}:{lineno}: {COLUMNS[i]}: not a number: {fields[i][:40]!r}")
+    return value
+
+
 def load(path: Path) -> Series | None:
     seen: set[int] = set()
     rows: list[tuple[int, float, float, float, float]] = []
     dropped = dupes = 0
-    for line in path.read_text().splitlines()[1:]:
+    for lineno, line in enumerate(path.read_text().splitlines()[1:], start=2):
         f = [x.strip() for x in line.split(";")]
         if len(f) < 7:
             dropped += 1
             continue
-        ts, cores, cap_mhz, use_mhz, mem_cap_kb, mem_kb = int(float(f[0])), float(f[1]), float(f[2]), float(f[3]), float(f[5]), float(f[6])
+        ts, cores, cap_mhz, use_mhz, mem_cap_kb, mem_kb = (_number(path, lineno, f, i) for i in (0, 1, 2, 3, 5, 6))
+        ts = int(ts)
         if ts in seen:
             dupes += 1
             continue
