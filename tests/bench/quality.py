@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bot.model import Resources, ResourceSpec
-from tests.bench.estimators import DAY, GIB, Estimator, Learn, all_estimators
+from tests.bench.estimators import DAY, Estimator, Learn, all_estimators
 from tests.bench.traces import STEP, Series, weights
 
 PROTOCOLS = ("one-shot", "weekly rolling", "steady state")
 STEADY_RUNS = 200  # balanced's slowest series settles after 69 runs (a memory limit walking down 5% a run)
-ANCHOR_EXEMPT = ()  # every anchor counts for dominance
 
 
 @dataclass
@@ -60,9 +59,7 @@ class Totals:
         pct = lambda a, b: 100 * a / b if b else 0.0  # noqa: E731
         return {
             "series": len(self.series),
-            "cpu_req_cores": self.cpu_req / self.seconds * len(self.series) if self.seconds else 0.0,
             "cpu_req_pct": pct(self.cpu_req, self.prov_cpu),
-            "mem_req_gib": self.mem_req / self.seconds * len(self.series) / GIB if self.seconds else 0.0,
             "mem_req_pct": pct(self.mem_req, self.prov_mem),
             "cpu_over_time_pct": pct(self.cpu_over, self.cpu_used),
             "cpu_over_samples_pct": pct(self.cpu_over_samples, self.samples),

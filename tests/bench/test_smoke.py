@@ -4,7 +4,6 @@ anchor's number below is computed by hand from its documented formula (docs/benc
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
