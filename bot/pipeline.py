@@ -17,6 +17,7 @@ from bot.engine.plan import BLOCKED, OVER_CAP, SELECTED, Plan, build_plan
 from bot.model import Snapshot
 from bot.policy import Overrides, Pin, Policy, load_policy
 from bot.quantity import human
+from bot.report import savings
 from bot.report.json_report import report_dict
 from bot.report.markdown import LABELS, FileLines, explain, headline, render_pr_body
 
@@ -158,6 +159,14 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
     return drafts, notes, proposals
 
 
+def _with_cost(body: str, cost: str) -> str:
+    """The PR text with the estimated-cost section before the node fit (after the changes)."""
+    if not cost:
+        return body
+    at = body.find("### Node fit")
+    return body + "\n" + cost if at < 0 else body[:at] + cost + "\n" + body[at:]
+
+
 def _diff(edits: list[Any]) -> str:
     if not edits:
         return ""
@@ -206,13 +215,16 @@ def run_pipeline(
         for draft in pool_drafts:
             for rel, content in draft.files.items():
                 (repo_dir / rel).write_bytes(content)
+    prices = savings.prices_from_policy(policy.raw.get("costs"))
     report = report_dict(plan, {
         "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
         "warnings": warnings,
         "nodePools": pool_notes,
+        "savings": savings.savings_dict(plan, prices),
     })
-    body = render_pr_body(plan, files, unmapped_list, details_url=details_url)
-    step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000)
+    cost = "\n".join(savings.savings_section(plan, prices))
+    body = _with_cost(render_pr_body(plan, files, unmapped_list, details_url=details_url), cost)
+    step_summary = _with_cost(render_pr_body(plan, files, unmapped_list, limit=1_000_000), cost)
     if pool_notes:
         step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
         step_summary += "".join("\n" + d.body for d in pool_drafts)
