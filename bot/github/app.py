@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +33,9 @@ class RunConfig:
     report_path: Path | None = None
     run_url: str | None = None
     step_summary: Path | None = None
+    pushgateway: Any = None  # bot.report.push.PushConfig when metrics are pushed
+    event_name: str | None = None  # "issues" when a dashboard edit started the run
+    event_payload: dict[str, Any] | None = None
 
 
 @dataclass
@@ -51,6 +54,9 @@ class RunOutcome:
     changes: int
     report_path: Path | None
     result: Any = None
+    dashboard: tuple[str, int | None] = ("none", None)
+    steering: Any = None
+    push_error: str | None = None
 
     def primary(self) -> Published | None:
         live = [p for p in self.published if p.pr_number and p.action != "closed"]
@@ -100,16 +106,27 @@ class Session:
         )
 
     def run(self, *, force: bool = False, reason: str | None = None) -> RunOutcome:
+        from bot.github import dashboard
+
         states = self.states()
         overrides = merged_overrides(st for _, st in states.values())
+        policy = self._policy()
+        board = dashboard.settings_from_policy(policy.raw.get("dashboard"))
+        writes = self.target is not None and not self.cfg.dry_run and (self.cfg.mode or policy.mode) != "off"
+        steering = dashboard.read(self.target, board, self.cfg.event_payload) if writes else dashboard.Steering()
+        if steering.includes or steering.skips:
+            overrides = replace(overrides, skips=tuple(sorted({*overrides.skips, *steering.skips})),
+                                includes=steering.includes)
         result = self.pipeline(overrides)
         report_path = self._write_report(result.report)
         self._write_summary(result.step_summary)
         drafts = {d.scope: d for d in result.drafts}
         changes = sum(d.changes for d in result.drafts)
         published: list[Published] = []
+        # A dashboard edit runs the job; only "recompute now" (from a writer) publishes from it.
+        dashboard_only = self.cfg.event_name == "issues" and not steering.recompute
         # A one-off `mode: report|off` (workflow_dispatch) is a look, not a decision: open PRs stay.
-        if self.target is not None and not self.cfg.dry_run and self.cfg.mode not in ("report", "off"):
+        if writes and not dashboard_only and self.cfg.mode not in ("report", "off"):
             self._check_budget()
             for scope in SCOPES:
                 draft = drafts.get(scope)
@@ -120,7 +137,59 @@ class Session:
                 else:
                     published.append(close_stale(self.target, scope, _empty_reason(result, scope),
                                                  existing=existing))
-        return RunOutcome(published, changes, report_path, result)
+        pulls = pull_infos(published, states)
+        outcome = RunOutcome(published, changes, report_path, result, steering=steering)
+        if getattr(result, "plan", None) is None:  # a stand-in pipeline (tests) has no plan to show
+            return outcome
+        if writes:
+            outcome.dashboard = dashboard.write(self.target, board, steering, self._dashboard_view(result, policy, pulls))
+        outcome.push_error = self._metrics(result, policy, pulls)
+        return outcome
+
+    def _policy(self):
+        from bot.policy import load_policy
+
+        return load_policy(self.cfg.repo_dir, self.cfg.policy_path)
+
+    def _dashboard_view(self, result: Any, policy: Any, pulls: list[Any]):
+        from bot.report.dashboard_markdown import DashboardView
+        from bot.report.savings import prices_from_policy
+
+        report = result.report if isinstance(result.report, dict) else {}
+        return DashboardView(plan=result.plan, prices=prices_from_policy(policy.raw.get("costs")), state=None,
+                             pool_notes=report.get("nodePools") or (), pulls=pulls, run_url=self.cfg.run_url,
+                             updated=_utc_long())
+
+    def _metrics(self, result: Any, policy: Any, pulls: list[Any]) -> str | None:
+        """Write metrics.prom next to report.json and push it when a Pushgateway is configured;
+        a push failure is returned (a warning), never raised: the run itself worked."""
+        import time
+
+        from bot.report import metrics
+        from bot.report.savings import prices_from_policy
+
+        text = metrics.render(result.plan, metrics.RunInfo(
+            now=time.time(), pull_requests={p.scope: (p.state, p.number) for p in pulls},
+            prices=prices_from_policy(policy.raw.get("costs"))))
+        if self.cfg.report_path is not None:
+            (self.cfg.report_path.parent / "metrics.prom").write_text(text, encoding="utf-8")
+        return self.push(text, replace=True)
+
+    def push(self, text: str, *, replace: bool) -> str | None:
+        if self.cfg.pushgateway is None:
+            return None
+        from bot.report.push import PushError, push
+
+        try:
+            push(self.cfg.pushgateway, self.grouping(), text, replace=replace)
+        except PushError as exc:
+            return str(exc)
+        return None
+
+    def grouping(self) -> dict[str, str]:
+        """The Pushgateway grouping key: stable per cluster and repository, so runs replace series."""
+        cluster = (self._snap.cluster if self._snap is not None else None) or "default"
+        return {"cluster": cluster, "repository": self.gh_cfg.repository if self.gh_cfg else "local"}
 
     def _check_budget(self) -> None:
         """Stop before the first write when the hourly budget cannot cover a whole publish:
@@ -145,10 +214,41 @@ class Session:
         return path
 
     def _write_summary(self, text: str) -> None:
+        if self.cfg.report_path is not None:  # the rendered report, for the run's artifact
+            (self.cfg.report_path.parent / "report.md").write_text(text, encoding="utf-8")
         if self.cfg.step_summary is None:
             return
         with open(self.cfg.step_summary, "a", encoding="utf-8") as fh:
             fh.write(fit_summary(text))
+
+
+def pull_infos(published: list[Published], states: dict[str, tuple[Any, Any]]) -> list[Any]:
+    """Each scope's PR as the dashboard and the metrics show it: what this run did, else what
+    it found."""
+    from bot.report.dashboard_markdown import PullInfo
+
+    words = {"created": "open", "updated": "open", "unchanged": "open", "paused": "paused",
+             "declined": "declined", "closed": "closed", "none": "none"}
+    done = {p.scope: p for p in published}
+    out = []
+    for scope in SCOPES:
+        if scope in done:
+            p = done[scope]
+            state = words.get(p.action, "open")
+            out.append(PullInfo(scope, state, p.pr_number if state in ("open", "paused") else None, p.pr_url))
+            continue
+        pr, st = states.get(scope, (None, None))
+        if pr is not None:
+            out.append(PullInfo(scope, "paused" if getattr(st, "paused", False) else "open", pr.number, pr.html_url))
+        else:
+            out.append(PullInfo(scope, "declined" if getattr(st, "declined", "") else "none"))
+    return out
+
+
+def _utc_long() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def fit_summary(text: str, limit: int = STEP_SUMMARY_LIMIT) -> str:
