@@ -1,0 +1,165 @@
+"""The dashboard issue against the emulator, with the real engine, GitOps adapter and PyGithub.
+
+Scenario: a cap of one change per PR leaves one of two downsizes waiting. The first run opens
+the PR and the one dashboard issue; identical runs neither duplicate nor edit it. A tick by a
+triage user (who can edit issues but has no write access) changes nothing and is listed; the
+same tick by a writer puts the waiting change into the next run's PR. A writer's "skip" plus
+"recompute now" acts at once through the `issues: edited` event.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import requests
+
+from bot.cli import main
+from bot.report import dashboard_markdown as dm
+
+from .emulator import BOT
+from .openapi import webhook_examples
+from .support import TOKEN
+from .test_end_to_end import branch_files, flux, pytestmark, snapshot  # noqa: F401 - fixtures and skip marker
+
+LABEL = "rightsizer-dashboard"
+SONARR, RADARR = "media/sonarr/app", "media/radarr/app"
+SONARR_FILE, RADARR_FILE = "apps/media/sonarr/helmrelease.yaml", "apps/media/radarr/helmrelease.yaml"
+
+
+def run(monkeypatch, flux, name="schedule", payload=None, *extra: str) -> int:
+    emu, _, work, tmp = flux
+    snap = tmp / "snapshot.json"
+    snap.write_text(json.dumps(snapshot(280_000_000)))
+    event = tmp / "event.json"
+    event.write_text(json.dumps(payload or {"schedule": "17 5 * * 1"}))
+    for key, value in {
+        "GITHUB_EVENT_NAME": name, "GITHUB_EVENT_PATH": str(event), "RIGHTSIZER_GITHUB_TOKEN": TOKEN,
+        "GITHUB_REPOSITORY": f"{emu.owner}/{emu.name}", "GITHUB_API_URL": emu.base_url,
+        "GITHUB_RUN_ID": "7", "RUNNER_TEMP": str(tmp / "rt"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(key, raising=False)
+    return main(["event", "--repo", str(work), "--snapshot", str(snap), "--api-write-pause", "0",
+                 "--max-changes", "1", *extra])
+
+
+def dashboards(emu):
+    return [i for i in emu.issues.values() if LABEL in i.labels]
+
+
+def tick(emu, number: int, box: str, token: str) -> tuple[str, str]:
+    """Edit the issue as the token's user, the way GitHub's task-list click does: one box flipped."""
+    before = emu.issues[number].body
+    line = f"- [ ] <!-- rightsizer:{box} -->"
+    assert line in before, box
+    after = before.replace(line, line.replace("[ ]", "[x]"), 1)
+    r = requests.patch(f"{emu.base_url}/repos/{emu.owner}/{emu.name}/issues/{number}", json={"body": after},
+                       headers={"Authorization": f"token {token}"}, timeout=10)
+    assert r.status_code == 200, r.text
+    return before, after
+
+
+def pr_files(flux, tag: str) -> list[str]:
+    emu, bare, _, tmp = flux
+    return branch_files(bare, tmp, tag)[1]
+
+
+def test_one_dashboard_steered_only_by_writers(monkeypatch, flux, capsys):
+    emu = flux[0]
+    emu.tokens.update({"tok_triager": ("triager", False), "tok_octocat": ("octocat", False)})
+    emu.permissions.update({"triager": "triage", "octocat": "write"})
+
+    # 1. First run: the PR holds the larger saving (sonarr: 1 CPU → 140m); radarr waits over the cap.
+    assert run(monkeypatch, flux) == 0
+    [board] = dashboards(emu)
+    assert board.user == BOT and dm.MARKER in board.body
+    assert pr_files(flux, "1") == [SONARR_FILE]
+    assert dm.boxes(board.body)[f"include={RADARR}"] is False
+    assert "## Budget posture" in board.body and "**cluster**" in board.body and "`m720q`" in board.body
+    assert f"#{min(emu.pulls)} `resources`: open" in board.body
+
+    # 2. The same run again: still one issue, and not a single write.
+    emu.reset_log()
+    assert run(monkeypatch, flux) == 0
+    assert len(dashboards(emu)) == 1 and emu.writes() == []
+
+    # 3. A triage user ticks "include radarr": nothing changes, the tick is reset and reported.
+    tick(emu, board.number, f"include={RADARR}", "tok_triager")
+    capsys.readouterr()
+    assert run(monkeypatch, flux) == 0
+    out = capsys.readouterr().out
+    assert pr_files(flux, "3") == [SONARR_FILE]
+    # GitHub reports a triage role as the legacy permission "read".
+    assert "by triager did not count" in out and "no write access (read)" in out
+    assert dm.boxes(board.body)[f"include={RADARR}"] is False  # reset by the bot
+    assert "@triager" in board.body and "## Ticks that did not count" in board.body
+
+    # 4. A writer ticks the same box: the next run's PR takes radarr beyond the cap.
+    tick(emu, board.number, f"include={RADARR}", "tok_octocat")
+    assert run(monkeypatch, flux) == 0
+    assert pr_files(flux, "4") == [RADARR_FILE, SONARR_FILE]
+    assert dm.parse_state(board.body).includes == (RADARR,)
+    assert dm.boxes(board.body)[f"include={RADARR}"] is True
+    assert len(dashboards(emu)) == 1 and list(emu.pulls) == [1]
+
+
+def test_writer_skip_with_recompute_acts_at_once_through_the_issues_event(monkeypatch, flux):
+    emu = flux[0]
+    emu.tokens["tok_octocat"] = ("octocat", False)
+    emu.permissions["octocat"] = "write"
+    assert run(monkeypatch, flux) == 0
+    [board] = dashboards(emu)
+    first_pr = pr_files(flux, "a")
+    assert first_pr == [SONARR_FILE]
+
+    # The writer skips sonarr and asks for a recompute in one edit; GitHub sends `issues: edited`.
+    before = board.body
+    after = before.replace(f"- [ ] <!-- rightsizer:skip={SONARR} -->", f"- [x] <!-- rightsizer:skip={SONARR} -->", 1)
+    after = after.replace("- [ ] <!-- rightsizer:recompute -->", "- [x] <!-- rightsizer:recompute -->")
+    r = requests.patch(f"{emu.base_url}/repos/{emu.owner}/{emu.name}/issues/{board.number}", json={"body": after},
+                       headers={"Authorization": "token tok_octocat"}, timeout=10)
+    assert r.status_code == 200
+    emu.events.clear()  # the feed can lag: this run must rely on the webhook payload alone
+    payload = copy.deepcopy(next(e for e in webhook_examples()["issues"] if e["action"] == "edited"))
+    payload["issue"].update(number=board.number, body=after, labels=[{"name": LABEL}])
+    payload["changes"] = {"body": {"from": before}}
+    payload["sender"].update(login="octocat", type="User")
+    assert run(monkeypatch, flux, "issues", payload) == 0
+
+    # Sonarr left the PR at once; with the slot free, radarr (the next best) took it.
+    assert pr_files(flux, "b") == [RADARR_FILE]
+    assert dm.parse_state(board.body).skips == (SONARR,)
+    assert dm.boxes(board.body)["recompute"] is False  # reset once done
+    assert dm.boxes(board.body)[f"skip={SONARR}"] is True  # listed under "Skipped from this issue"
+
+
+def test_an_edit_without_recompute_only_records_the_request(monkeypatch, flux):
+    emu = flux[0]
+    emu.tokens["tok_octocat"] = ("octocat", False)
+    emu.permissions["octocat"] = "write"
+    assert run(monkeypatch, flux) == 0
+    [board] = dashboards(emu)
+    head = emu.ref_sha("rightsizer/resources")
+    before, after = tick(emu, board.number, f"include={RADARR}", "tok_octocat")
+    payload = copy.deepcopy(next(e for e in webhook_examples()["issues"] if e["action"] == "edited"))
+    payload["issue"].update(number=board.number, body=after, labels=[{"name": LABEL}])
+    payload["changes"] = {"body": {"from": before}}
+    payload["sender"].update(login="octocat", type="User")
+    assert run(monkeypatch, flux, "issues", payload) == 0
+    assert emu.ref_sha("rightsizer/resources") == head  # the PR waits for the next scheduled run
+    assert dm.parse_state(board.body).includes == (RADARR,)
+
+
+def test_the_policy_turns_the_dashboard_off(monkeypatch, flux):
+    emu, _, work, _ = flux
+    from .support import git
+
+    (work / ".github").mkdir()
+    (work / ".github" / "rightsizer.yaml").write_text("dashboard:\n  enabled: false\n")
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "policy")
+    git(work, "push", "-q", "origin", "main")
+    assert run(monkeypatch, flux) == 0
+    assert dashboards(emu) == [] and emu.pulls  # the PR still opens
