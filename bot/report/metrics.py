@@ -119,9 +119,10 @@ def render(plan: Plan, info: RunInfo) -> str:
     w.family("rightsizer_node_budget_percent", "The policy's node budget as % of allocatable.",
              _budget_samples(nodes, with_node=True))
     coverage = _coverage(plan)
-    w.family("rightsizer_coverage_days", "Days of usage data per container in the measurement window.",
-             (({"namespace": ns, "workload": wl, "container": c}, days) for (ns, wl, c), days in sorted(coverage.items())))
-    w.family("rightsizer_coverage_days_min", "The least-covered container's days of data.",
+    # Coverage in seconds (Prometheus' base unit; promtool flags "days"); the dashboard shows days.
+    w.family("rightsizer_coverage_seconds", "Usage data per container in the measurement window, in seconds.",
+             (({"namespace": ns, "workload": wl, "container": c}, secs) for (ns, wl, c), secs in sorted(coverage.items())))
+    w.family("rightsizer_coverage_seconds_min", "The least-covered container's seconds of usage data.",
              [({}, min(coverage.values(), default=0))])
     w.family("rightsizer_last_run_timestamp_seconds", "When the last run ended (Unix time).", [({}, round(info.now))])
     w.family("rightsizer_run_success", "1 when the last run succeeded, else 0.", [({}, 1 if info.success else 0)])
@@ -149,7 +150,7 @@ def _coverage(plan: Plan) -> dict[tuple[str, str, str], float]:
     for d in plan.decisions:
         c = d.workload.container(d.container)
         if c is not None:
-            out[(d.workload.namespace, d.workload.name, d.container)] = round(c.coverage_seconds / 86400, 3)
+            out[(d.workload.namespace, d.workload.name, d.container)] = round(c.coverage_seconds)
     return out
 
 
