@@ -191,7 +191,7 @@ def render(view: DashboardView) -> str:
         out += ["## Verification and reverts", ""] + [f"- {h}" for h in view.history] + [""]
     if st.ignored:
         out += ["## Ticks that did not count", ""]
-        out += [f"- @{i.login}: `{i.box}` — {i.why}; the box was reset." for i in st.ignored] + [""]
+        out += [f"- @{_login(i.login)}: {_plain(i.box)} — {_plain(i.why)}; the box was reset." for i in st.ignored] + [""]
     out += ["---", "- [ ] <!-- rightsizer:recompute -->recompute now", "",
             "<details><summary>How this issue works</summary>", "",
             "Rightsizer keeps this one issue up to date on every run. *Include in the next PR* takes a change "
@@ -201,6 +201,15 @@ def render(view: DashboardView) -> str:
             "are reset and listed above. Turn the issue off with `dashboard: {enabled: false}` in the policy.",
             "", "</details>", "", render_state(st)]
     return "\n".join(out) + "\n"
+
+
+def _plain(text: str) -> str:
+    """Text read back from the (editable) issue, made inert: no HTML, no code spans, one line."""
+    return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'").split())
+
+
+def _login(login: str) -> str:
+    return re.sub(r"[^A-Za-z0-9\-\[\]]", "", login)[:60] or "unknown"
 
 
 def comparable(body: str | None) -> str:

@@ -1,0 +1,93 @@
+"""The dashboard issue's text and the attribution of box changes (pure parts)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.engine.plan import build_plan
+from bot.errors import InputError
+from bot.github.dashboard import Edit, chain, who_flipped
+from bot.policy import load_policy
+from bot.report import dashboard_markdown as dm
+from bot.report.savings import Prices
+from tests.unit.test_select import NODES, make_policy, mem_app, snap
+
+A, B, C = "default/a/app", "default/b/app", "default/c/app"
+
+
+def view(state=dm.DashState()):
+    # Cap 1: c selected (largest saving), a and b over the cap, big blocked (see test_select's scenario).
+    plan = build_plan(snap([mem_app("big", 3, 5), mem_app("a", 2, 1.5), mem_app("b", 2, 1.5), mem_app("c", 2, 1, "n2")], NODES),
+                      make_policy(max_changes=1))
+    return dm.DashboardView(plan, Prices(0.0, 0.01), state, pulls=[dm.PullInfo("resources", "open", 3)], updated="now")
+
+
+def test_render_has_every_box_once_and_reads_back():
+    body = dm.render(view())
+    assert dm.boxes(body) == {f"include={A}": False, f"include={B}": False,
+                              f"skip={A}": False, f"skip={B}": False, f"skip={C}": False,
+                              "skip=default/big/app": False, "recompute": False}
+    assert "does not fit" in body and "#3 `resources`: open" in body
+    # c: 730 × −1 GiB × 0.01 = −7.30 per month (the PR total too).
+    assert "- the open PR: **−7.30 USD/month**" in body
+
+
+def test_state_round_trip_and_accepted_ticks_render_ticked():
+    st = dm.DashState(includes=(A,), skips=(B,), since="2026-11-23T08:00:00Z",
+                      ignored=(dm.Ignored("eve", "skip x", "no write access (read)"),))
+    body = dm.render(view(st))
+    assert dm.parse_state(body) == st
+    assert dm.boxes(body)[f"include={A}"] is True and dm.boxes(body)[f"skip={B}"] is True
+    assert dm.flips(st, body) == {}
+    assert "@eve" in body
+
+
+def test_state_marker_survives_hostile_text():
+    st = dm.DashState(ignored=(dm.Ignored("x", "a --> <b>", "-->"),))
+    body = dm.render(view(st))
+    assert body.count("-->") == body.count("<!--")  # no comment closed early
+    assert dm.parse_state(body).ignored == st.ignored
+
+
+def test_malformed_boxes_and_refs_are_ignored():
+    text = "- [x] <!-- rightsizer:include=../../etc -->\n- [x] <!-- rightsizer:recompute=a/b/c -->\n- [x] <!-- rightsizer:skip -->\n"
+    assert dm.boxes(text) == {}
+
+
+def flip(body: str, box: str, on: bool) -> str:
+    old, new = ("[ ]", "[x]") if on else ("[x]", "[ ]")
+    return body.replace(f"- {old} <!-- rightsizer:{box} -->", f"- {new} <!-- rightsizer:{box} -->", 1)
+
+
+def test_the_last_editor_who_set_a_box_is_the_one_who_counts():
+    b0 = dm.render(view())
+    b1 = flip(b0, f"include={A}", True)   # eve ticks
+    b2 = flip(b1, f"include={A}", False)  # ann unticks
+    b3 = flip(b2, f"include={A}", True)   # bob ticks again
+    b4 = flip(b3, f"skip={C}", True)      # eve ticks another box
+    edits = chain([Edit("bob", b2, "t3"), Edit("eve", b0, "t1"), Edit("ann", b1, "t2"), Edit("eve", b3, "t4")], b4)
+    assert [e.actor for e in edits] == ["eve", "ann", "bob", "eve"]
+    assert who_flipped(f"include={A}", True, edits) == "bob"
+    assert who_flipped(f"skip={C}", True, edits) == "eve"
+    assert who_flipped(f"include={B}", True, edits) is None  # nobody did
+
+
+def test_the_webhook_edit_and_the_same_feed_entry_count_once():
+    b0 = dm.render(view())
+    b1 = flip(b0, "recompute", True)
+    edits = chain([Edit("ann", b0, "t1", after=b1), Edit("ann", b0, "t1")], b1)
+    assert len(edits) == 1 and who_flipped("recompute", True, edits) == "ann"
+
+
+def test_apply_flips():
+    st = dm.DashState(includes=(A,), skips=(C,))
+    out = dm.apply_flips(st, {f"include={A}": False, f"include={B}": True, f"skip={C}": False}, [])
+    assert out.includes == (B,) and out.skips == ()
+
+
+def test_bad_costs_are_one_clear_input_error(tmp_path):
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "rightsizer.yaml").write_text("costs:\n  currency: EUR\n  cpuCoreHour: -1\n")
+    with pytest.raises(InputError) as err:
+        load_policy(tmp_path)
+    assert err.value.line == 3 and err.value.field == "costs.cpuCoreHour"
