@@ -16,31 +16,21 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import quote
 
 import requests
+
+from bot.sources.prometheus import PrometheusClient
+from bot.sources.prometheus import PrometheusConfig as PushConfig  # "auth like Prometheus'": the same settings
+
+__all__ = ["JOB", "PushConfig", "PushError", "config_from_env", "group_path", "push"]
 
 JOB = "rightsizer"
 
 
 class PushError(RuntimeError):
     """The Pushgateway did not take the metrics (the run itself still counts)."""
-
-
-@dataclass(frozen=True)
-class PushConfig:
-    url: str
-    token: str | None = field(default=None, repr=False)
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    ca_file: str | None = None
-    insecure: bool = False
-    timeout: float = 15.0
-    retries: int = 2
-    backoff: float = 1.0
 
 
 def _segment(name: str, value: str) -> str:
@@ -56,23 +46,12 @@ def group_path(grouping: Mapping[str, str]) -> str:
     return f"/metrics/job/{JOB}" + "".join("/" + _segment(k, v) for k, v in grouping.items())
 
 
-def _session(cfg: PushConfig) -> requests.Session:
-    s = requests.Session()
-    s.headers.update(dict(cfg.headers))
-    if cfg.token:
-        s.headers["Authorization"] = f"Bearer {cfg.token}"
-    elif cfg.username:
-        s.auth = (cfg.username, cfg.password or "")
-    s.verify = False if cfg.insecure else (cfg.ca_file or True)
-    return s
-
-
 def push(cfg: PushConfig, grouping: Mapping[str, str], text: str, *, replace: bool = True) -> None:
     """PUT (replace the group) or POST (replace only these metric names); retries 5xx and
     connection errors. Raises PushError with a message free of credentials."""
     url = cfg.url.rstrip("/") + group_path(grouping)
     method = "PUT" if replace else "POST"
-    session = _session(cfg)
+    session = PrometheusClient(cfg).session  # the same auth, headers and TLS handling as the source
     last = ""
     for attempt in range(cfg.retries + 1):
         if attempt:
@@ -110,4 +89,4 @@ def config_from_env(url: str | None, env: Mapping[str, str], ca_file: str | None
     return PushConfig(url=url, token=env.get("RIGHTSIZER_PUSHGATEWAY_TOKEN") or None,
                       username=env.get("RIGHTSIZER_PUSHGATEWAY_USERNAME") or None,
                       password=env.get("RIGHTSIZER_PUSHGATEWAY_PASSWORD") or None,
-                      headers=headers, ca_file=ca_file, insecure=insecure)
+                      headers=headers, ca_file=ca_file, insecure=insecure, timeout=15.0, retries=2, backoff=1.0)

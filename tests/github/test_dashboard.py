@@ -61,6 +61,15 @@ def tick(emu, number: int, box: str, token: str) -> tuple[str, str]:
     return before, after
 
 
+def edited(number: int, before: str, after: str, login: str) -> dict:
+    """GitHub's real `issues: edited` webhook example, pointed at the dashboard edit."""
+    payload = copy.deepcopy(next(e for e in webhook_examples()["issues"] if e["action"] == "edited"))
+    payload["issue"].update(number=number, body=after, labels=[{"name": LABEL}])
+    payload["changes"] = {"body": {"from": before}}
+    payload["sender"].update(login=login, type="User")
+    return payload
+
+
 def pr_files(flux, tag: str) -> list[str]:
     emu, bare, _, tmp = flux
     return branch_files(bare, tmp, tag)[1]
@@ -79,6 +88,9 @@ def test_one_dashboard_steered_only_by_writers(monkeypatch, flux, capsys):
     assert dm.boxes(board.body)[f"include={RADARR}"] is False
     assert "## Budget posture" in board.body and "**cluster**" in board.body and "`m720q`" in board.body
     assert f"#{min(emu.pulls)} `resources`: open" in board.body
+    # The PR carries the cost of its change too: sonarr's requests 1000m → 140m and 2Gi → 512Mi at the
+    # default prices: 730 h × (−0.86 cores × 0.031611 − 1.5 GiB × 0.004237) = −24.4849 → −24.48 per month.
+    assert "### Estimated cost" in emu.pulls[1].body and "−24.48 USD/month" in emu.pulls[1].body
 
     # 2. The same run again: still one issue, and not a single write.
     emu.reset_log()
@@ -122,11 +134,7 @@ def test_writer_skip_with_recompute_acts_at_once_through_the_issues_event(monkey
                        headers={"Authorization": "token tok_octocat"}, timeout=10)
     assert r.status_code == 200
     emu.events.clear()  # the feed can lag: this run must rely on the webhook payload alone
-    payload = copy.deepcopy(next(e for e in webhook_examples()["issues"] if e["action"] == "edited"))
-    payload["issue"].update(number=board.number, body=after, labels=[{"name": LABEL}])
-    payload["changes"] = {"body": {"from": before}}
-    payload["sender"].update(login="octocat", type="User")
-    assert run(monkeypatch, flux, "issues", payload) == 0
+    assert run(monkeypatch, flux, "issues", edited(board.number, before, after, "octocat")) == 0
 
     # Sonarr left the PR at once; with the slot free, radarr (the next best) took it.
     assert pr_files(flux, "b") == [RADARR_FILE]
@@ -143,11 +151,7 @@ def test_an_edit_without_recompute_only_records_the_request(monkeypatch, flux):
     [board] = dashboards(emu)
     head = emu.ref_sha("rightsizer/resources")
     before, after = tick(emu, board.number, f"include={RADARR}", "tok_octocat")
-    payload = copy.deepcopy(next(e for e in webhook_examples()["issues"] if e["action"] == "edited"))
-    payload["issue"].update(number=board.number, body=after, labels=[{"name": LABEL}])
-    payload["changes"] = {"body": {"from": before}}
-    payload["sender"].update(login="octocat", type="User")
-    assert run(monkeypatch, flux, "issues", payload) == 0
+    assert run(monkeypatch, flux, "issues", edited(board.number, before, after, "octocat")) == 0
     assert emu.ref_sha("rightsizer/resources") == head  # the PR waits for the next scheduled run
     assert dm.parse_state(board.body).includes == (RADARR,)
 
