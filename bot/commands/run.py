@@ -105,6 +105,8 @@ def configs(args: argparse.Namespace, env: Mapping[str, str], event: tuple[str, 
         step_summary=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
         pushgateway=config_from_env(getattr(args, "pushgateway_url", None), env, getattr(args, "pushgateway_ca", None)),
         event_name=event[0] if event else None, event_payload=event[1] if event else None,
+        cluster=(getattr(args, "cluster_label", None) or "").partition("=")[2] or None,
+        snapshot_file=args.snapshot,
     )
     token = next((env[k] for k in TOKEN_ENV if env.get(k)), "")
     repository = env.get("GITHUB_REPOSITORY", "")
@@ -180,6 +182,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None, pipeline
         with group("Measure, plan and publish", env):
             outcome = session.run()
     except InputError:
+        _push_failure(session)
         raise
     except Exception as exc:  # noqa: BLE001 - API failures end the run with one clear line
         code = fail_cleanly(exc)

@@ -36,6 +36,8 @@ class RunConfig:
     pushgateway: Any = None  # bot.report.push.PushConfig when metrics are pushed
     event_name: str | None = None  # "issues" when a dashboard edit started the run
     event_payload: dict[str, Any] | None = None
+    cluster: str | None = None  # the metrics' cluster key when known up front (--cluster-label)
+    snapshot_file: str | None = None  # a snapshot read from a file (cheap to read even after a failure)
 
 
 @dataclass
@@ -188,8 +190,17 @@ class Session:
 
     def grouping(self) -> dict[str, str]:
         """The Pushgateway grouping key: stable per cluster and repository, so runs replace series."""
-        cluster = (self._snap.cluster if self._snap is not None else None) or "default"
-        return {"cluster": cluster, "repository": self.gh_cfg.repository if self.gh_cfg else "local"}
+        return {"cluster": self.cfg.cluster or self._snapshot_cluster() or "default",
+                "repository": self.gh_cfg.repository if self.gh_cfg else "local"}
+
+    def _snapshot_cluster(self) -> str | None:
+        """The snapshot's cluster name; after a failure only from a snapshot file (never measure again)."""
+        if self._snap is None and self.cfg.snapshot_file:
+            try:
+                self.snapshot()
+            except Exception:  # noqa: BLE001 - the failure being reported may be this very file
+                return None
+        return self._snap.cluster if self._snap is not None else None
 
     def _check_budget(self) -> None:
         """Stop before the first write when the hourly budget cannot cover a whole publish:

@@ -72,11 +72,22 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+MAX_SCAN = 300  # open issues looked through when the label is gone
+
+
 def find(target: Target) -> Issue | None:
-    """The dashboard: the oldest issue with our label and marker authored by the bot."""
-    ours = [i for i in target.repo.get_issues(state="all", labels=[LABEL], sort="created", direction="asc")
-            if i.pull_request is None and dm.MARKER in (i.body or "") and is_ours(i.user, target.bot_login)]
-    return ours[0] if ours else None
+    """The dashboard: the oldest issue with our label and marker authored by the bot. When a
+    person removed the label, the marker still finds it among the open issues (and the label
+    is not forced back): a missing label must never cause a second dashboard."""
+    def ours(issues: Iterable[Issue]) -> list[Issue]:
+        return [i for i in issues if i.pull_request is None and dm.MARKER in (i.body or "")
+                and is_ours(i.user, target.bot_login)]
+
+    found = ours(target.repo.get_issues(state="all", labels=[LABEL], sort="created", direction="asc"))
+    if not found:
+        scan = target.repo.get_issues(state="open", sort="created", direction="asc")
+        found = ours(i for n, i in enumerate(scan) if n < MAX_SCAN)
+    return found[0] if found else None
 
 
 def webhook_edit(payload: Mapping[str, Any] | None, number: int) -> Edit | None:
@@ -198,10 +209,7 @@ def write(target: Target, settings: Settings, steering: Steering, view: dm.Dashb
         return "closed", issue.number  # a person closed it: leave it be (dashboard.enabled: false stops it)
     if dm.comparable(issue.body) == dm.comparable(body) and not steering.accepted and not steering.ignored:
         return "unchanged", issue.number
-    edits: dict[str, Any] = {"body": body}
-    if issue.title != settings.title:
-        edits["title"] = settings.title
-    issue.edit(**edits)
+    issue.edit(body=body)  # the title is set once: a person may rename the issue
     return "updated", issue.number
 
 

@@ -167,3 +167,25 @@ def test_the_policy_turns_the_dashboard_off(monkeypatch, flux):
     git(work, "push", "-q", "origin", "main")
     assert run(monkeypatch, flux) == 0
     assert dashboards(emu) == [] and emu.pulls  # the PR still opens
+
+
+def test_a_lost_create_response_leaves_one_dashboard(monkeypatch, flux):
+    # GitHub creates the issue but the answer is lost (502); PyGithub retries the POST and a second
+    # issue appears. The bot closes the newer one, so exactly one open dashboard remains.
+    emu = flux[0]
+    emu.inject("POST", r"/issues$", 502, after=True)
+    assert run(monkeypatch, flux) == 0
+    open_boards = [i for i in dashboards(emu) if i.state == "open" and dm.MARKER in i.body]
+    assert len(open_boards) == 1
+    assert len(dashboards(emu)) == 2  # the duplicate exists, closed and unmarked
+    assert run(monkeypatch, flux) == 0
+    assert len([i for i in dashboards(emu) if i.state == "open"]) == 1
+
+
+def test_a_removed_label_does_not_make_a_second_dashboard(monkeypatch, flux):
+    emu = flux[0]
+    assert run(monkeypatch, flux) == 0
+    [board] = dashboards(emu)
+    board.labels.clear()  # a person took the label off
+    assert run(monkeypatch, flux) == 0
+    assert list(emu.issues) == [board.number]

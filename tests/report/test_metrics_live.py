@@ -75,8 +75,10 @@ scrape_configs:
     basic_auth: {{username: {USER}, password: {PASSWORD}}}
     static_configs: [{{targets: ["127.0.0.1:{gw_port}"]}}]
 """)
+        # Debian builds the gateway to persist into /var/lib/prometheus by default: keep it in our tmp.
         with _process(["prometheus-pushgateway", f"--web.listen-address=127.0.0.1:{gw_port}",
-                       f"--web.config.file={tmp / 'web.yml'}", "--log.level=error"]) as gw_proc, \
+                       f"--web.config.file={tmp / 'web.yml'}", f"--persistence.file={tmp / 'pushgateway.data'}",
+                       "--log.level=error"]) as gw_proc, \
              _process(["prometheus", f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
                        f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=error"]) as prom_proc:
             _wait(gw + "/-/ready", gw_proc, auth=(USER, PASSWORD))
@@ -147,3 +149,44 @@ def test_pushed_metrics_feed_every_dashboard_query(stack):
     result, _ = demo_result()
     pr_savings = float(_query(prom, 'sum(rightsizer_estimated_monthly_savings{cluster="home", set="pr"})')[0]["value"][1])
     assert pr_savings == pytest.approx(-result.report["savings"]["prMonthlyCostChange"], abs=0.011)
+
+
+def _gateway_samples(gw: str) -> dict[str, float]:
+    text = requests.get(gw + "/metrics", auth=(USER, PASSWORD), timeout=10).text
+    return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+            if l.startswith("rightsizer_") and 'repository="local"' in l}
+
+
+def test_the_run_command_pushes_and_a_failed_run_keeps_the_last_success(stack, tmp_path, monkeypatch):
+    import shutil as sh
+
+    from bot.cli import main
+    from tests.report.demo_plan import DEMO, demo_repo
+
+    gw, _ = stack
+    work = tmp_path / "repo"
+    sh.copytree(demo_repo(), work)
+    for key in ("GITHUB_REPOSITORY", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "RIGHTSIZER_GITHUB_TOKEN", "GITHUB_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RIGHTSIZER_PUSHGATEWAY_USERNAME", USER)
+    monkeypatch.setenv("RIGHTSIZER_PUSHGATEWAY_PASSWORD", PASSWORD)
+    argv = ["run", "--repo", str(work), "--snapshot", str(DEMO / "snapshot.yaml"), "--dry-run",
+            "--report-path", str(tmp_path / "out" / "report.json"), "--pushgateway-url", gw]
+    assert main(argv) == 0
+    written = (tmp_path / "out" / "metrics.prom").read_text()
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "report.md", "metrics.prom"}
+    pushed = _gateway_samples(gw)
+    # The demo snapshot names its cluster "home"; without GitHub the repository key is "local".
+    key = 'cluster="home",instance="",job="rightsizer",repository="local"'
+    success = pushed[f"rightsizer_last_success_timestamp_seconds{{{key}}}"]
+    assert pushed[f"rightsizer_run_success{{{key}}}"] == 1
+    # What was pushed is what was written (one series per line).
+    assert len([l for l in written.splitlines() if l and not l.startswith("#")]) == len(pushed)
+
+    # A broken policy: exit 2 as always, and the gateway learns the run failed, keeping the last success.
+    (work / ".github" / "rightsizer.yaml").write_text("bogus: 1\n")
+    assert main(argv) == 2
+    pushed = _gateway_samples(gw)
+    assert pushed[f"rightsizer_run_success{{{key}}}"] == 0
+    assert pushed[f"rightsizer_last_success_timestamp_seconds{{{key}}}"] == success
+    assert pushed[f"rightsizer_last_run_timestamp_seconds{{{key}}}"] >= success
