@@ -49,12 +49,20 @@ def dashboards(emu):
     return [i for i in emu.issues.values() if LABEL in i.labels]
 
 
-def tick(emu, number: int, box: str, token: str) -> tuple[str, str]:
-    """Edit the issue as the token's user, the way GitHub's task-list click does: one box flipped."""
-    before = emu.issues[number].body
-    line = f"- [ ] <!-- rightsizer:{box} -->"
-    assert line in before, box
-    after = before.replace(line, line.replace("[ ]", "[x]"), 1)
+def add_writer(emu, login: str = "octocat") -> str:
+    """A user with write access and a token; returns the token."""
+    emu.tokens[f"tok_{login}"] = (login, False)
+    emu.permissions[login] = "write"
+    return f"tok_{login}"
+
+
+def tick(emu, number: int, box: str | list[str], token: str) -> tuple[str, str]:
+    """Edit the issue as the token's user, the way GitHub's task-list clicks do: the boxes flipped."""
+    before = after = emu.issues[number].body
+    for one in [box] if isinstance(box, str) else box:
+        line = f"- [ ] <!-- rightsizer:{one} -->"
+        assert line in after, one
+        after = after.replace(line, line.replace("[ ]", "[x]"), 1)
     r = requests.patch(f"{emu.base_url}/repos/{emu.owner}/{emu.name}/issues/{number}", json={"body": after},
                        headers={"Authorization": f"token {token}"}, timeout=10)
     assert r.status_code == 200, r.text
@@ -77,8 +85,9 @@ def pr_files(flux, tag: str) -> list[str]:
 
 def test_one_dashboard_steered_only_by_writers(monkeypatch, flux, capsys):
     emu = flux[0]
-    emu.tokens.update({"tok_triager": ("triager", False), "tok_octocat": ("octocat", False)})
-    emu.permissions.update({"triager": "triage", "octocat": "write"})
+    emu.tokens["tok_triager"] = ("triager", False)
+    emu.permissions["triager"] = "triage"  # may edit issues, may not write
+    add_writer(emu)
 
     # 1. First run: the PR holds the larger saving (sonarr: 1 CPU → 140m); radarr waits over the cap.
     assert run(monkeypatch, flux) == 0
@@ -119,20 +128,13 @@ def test_one_dashboard_steered_only_by_writers(monkeypatch, flux, capsys):
 
 def test_writer_skip_with_recompute_acts_at_once_through_the_issues_event(monkeypatch, flux):
     emu = flux[0]
-    emu.tokens["tok_octocat"] = ("octocat", False)
-    emu.permissions["octocat"] = "write"
+    token = add_writer(emu)
     assert run(monkeypatch, flux) == 0
     [board] = dashboards(emu)
-    first_pr = pr_files(flux, "a")
-    assert first_pr == [SONARR_FILE]
+    assert pr_files(flux, "a") == [SONARR_FILE]
 
     # The writer skips sonarr and asks for a recompute in one edit; GitHub sends `issues: edited`.
-    before = board.body
-    after = before.replace(f"- [ ] <!-- rightsizer:skip={SONARR} -->", f"- [x] <!-- rightsizer:skip={SONARR} -->", 1)
-    after = after.replace("- [ ] <!-- rightsizer:recompute -->", "- [x] <!-- rightsizer:recompute -->")
-    r = requests.patch(f"{emu.base_url}/repos/{emu.owner}/{emu.name}/issues/{board.number}", json={"body": after},
-                       headers={"Authorization": "token tok_octocat"}, timeout=10)
-    assert r.status_code == 200
+    before, after = tick(emu, board.number, [f"skip={SONARR}", "recompute"], token)
     emu.events.clear()  # the feed can lag: this run must rely on the webhook payload alone
     assert run(monkeypatch, flux, "issues", edited(board.number, before, after, "octocat")) == 0
 
@@ -145,12 +147,11 @@ def test_writer_skip_with_recompute_acts_at_once_through_the_issues_event(monkey
 
 def test_an_edit_without_recompute_only_records_the_request(monkeypatch, flux):
     emu = flux[0]
-    emu.tokens["tok_octocat"] = ("octocat", False)
-    emu.permissions["octocat"] = "write"
+    token = add_writer(emu)
     assert run(monkeypatch, flux) == 0
     [board] = dashboards(emu)
     head = emu.ref_sha("rightsizer/resources")
-    before, after = tick(emu, board.number, f"include={RADARR}", "tok_octocat")
+    before, after = tick(emu, board.number, f"include={RADARR}", token)
     assert run(monkeypatch, flux, "issues", edited(board.number, before, after, "octocat")) == 0
     assert emu.ref_sha("rightsizer/resources") == head  # the PR waits for the next scheduled run
     assert dm.parse_state(board.body).includes == (RADARR,)

@@ -10,7 +10,7 @@ from bot.engine.plan import OVER_CAP, SELECTED, build_plan
 from bot.policy import Overrides
 from bot.report import savings
 from bot.report.savings import Prices, decision_change, prices_from_policy, request_delta, savings_dict
-from tests.unit.helpers import GI, MI, container, node, pct, spec, workload
+from tests.unit.helpers import GI, MI, container, pct, spec, workload
 from tests.unit.test_select import NODES, make_policy, mem_app, snap
 
 NEUTRAL_CPU = {"percentile": "p95", "margin": 0, "maxIncreasePercent": 1000, "maxDecreasePercent": 100,
