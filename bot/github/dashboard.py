@@ -207,10 +207,17 @@ def write(target: Target, settings: Settings, steering: Steering, view: dm.Dashb
         return "created", issue.number
     if issue.state == "closed":
         return "closed", issue.number  # a person closed it: leave it be (dashboard.enabled: false stops it)
+    if steering.issue is not None and _edited_since_read(target, steering.issue):
+        # Writing now would undo a tick made while this run worked, and move "since" past it.
+        return "edited meanwhile; left for the next run", issue.number
     if dm.comparable(issue.body) == dm.comparable(body) and not steering.accepted and not steering.ignored:
         return "unchanged", issue.number
     issue.edit(body=body)  # the title is set once: a person may rename the issue
     return "updated", issue.number
+
+
+def _edited_since_read(target: Target, read: Issue) -> bool:
+    return (target.repo.get_issue(read.number).body or "") != (read.body or "")
 
 
 def _close_duplicates(target: Target, keep: Issue) -> None:

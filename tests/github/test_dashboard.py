@@ -190,3 +190,34 @@ def test_a_removed_label_does_not_make_a_second_dashboard(monkeypatch, flux):
     board.labels.clear()  # a person took the label off
     assert run(monkeypatch, flux) == 0
     assert list(emu.issues) == [board.number]
+
+
+def test_a_tick_made_while_the_run_works_is_not_overwritten(monkeypatch, flux):
+    from bot.github import dashboard
+    from bot.github.client import ClientSettings, connect
+    from bot.github.publish import Target
+
+    emu = flux[0]
+    token = add_writer(emu)
+    assert run(monkeypatch, flux) == 0
+    [board] = dashboards(emu)
+    repo = connect(TOKEN, ClientSettings(base_url=emu.base_url, write_pause=0)).get_repo(f"{emu.owner}/{emu.name}")
+    target = Target(repo=repo, base="main", bot_login=None)
+    settings = dashboard.Settings()
+    steering = dashboard.read(target, settings)  # the run reads the issue ...
+    _, ticked = tick(emu, board.number, f"include={RADARR}", token)  # ... a writer ticks meanwhile ...
+    from tests.report.test_dashboard_text import view
+
+    action, _ = dashboard.write(target, settings, steering, view())  # ... and the run would write now
+    assert action.startswith("edited meanwhile") and board.body == ticked
+    assert run(monkeypatch, flux) == 0  # the next run counts the tick
+    assert dm.parse_state(board.body).includes == (RADARR,)
+
+
+def test_issue_events_other_than_dashboard_edits_do_nothing(monkeypatch, flux, capsys):
+    emu = flux[0]
+    payload = edited(5, "a", "b", "octocat")
+    payload["issue"]["labels"] = [{"name": "bug"}]
+    assert run(monkeypatch, flux, "issues", payload) == 0
+    assert "ignored: not the dashboard issue" in capsys.readouterr().out
+    assert emu.log == []
