@@ -186,9 +186,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None, pipeline
         raise
     except Exception as exc:  # noqa: BLE001 - API failures end the run with one clear line
         code = fail_cleanly(exc)
+        _push_failure(session)
         if code is None:
             raise
-        _push_failure(session)
         return code
     _say(env, outcome.push_error, "warning")
     if outcome.dashboard[1]:
