@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from github import GithubException
 from github.Issue import Issue
@@ -152,9 +152,6 @@ class Permissions:
                 self.cache[login] = "none"
         return self.cache[login]
 
-    def can_write(self, login: str) -> bool:
-        return self.role(login) in WRITE_ROLES
-
 
 def read(target: Target, settings: Settings, payload: Mapping[str, Any] | None = None) -> Steering:
     """The dashboard's requests for this run, counting only changes GitHub attributes to writers."""
@@ -172,22 +169,31 @@ def read(target: Target, settings: Settings, payload: Mapping[str, Any] | None =
     hook = webhook_edit(payload, issue.number)
     if hook is not None:
         edits.append(hook)
-    edits = chain(edits, issue.body or "")
     perms = Permissions(target.repo)
-    for box, value in sorted(changed.items()):
-        actor = who_flipped(box, value, edits)
-        if actor is None:
-            steering.ignored.append(Ignored("unknown", dm.box_label(box), "no issue event names who changed it "
-                                            "(GitHub's events feed can lag); change it again"))
-        elif is_ours_login(actor, target.bot_login):
-            continue
-        elif perms.can_write(actor):
-            steering.accepted[box] = value
-        else:
-            steering.ignored.append(Ignored(actor, dm.box_label(box), f"{actor} has no write access ({perms.role(actor)})"))
+    steering.accepted, steering.ignored = decide(changed, chain(edits, issue.body or ""), perms.role,
+                                                 lambda login: is_ours_login(login, target.bot_login))
     steering.recompute = steering.accepted.pop("recompute", False)
     steering.state = dm.apply_flips(state, steering.accepted, steering.ignored)
     return steering
+
+
+def decide(changed: Mapping[str, bool], edits: list[Edit], role: Callable[[str], str],
+           is_bot: Callable[[str], bool]) -> tuple[dict[str, bool], list[Ignored]]:
+    """Which changed boxes count: those whose last change GitHub attributes to a writer."""
+    accepted: dict[str, bool] = {}
+    ignored: list[Ignored] = []
+    for box, value in sorted(changed.items()):
+        actor = who_flipped(box, value, edits)
+        if actor is None:
+            ignored.append(Ignored("unknown", dm.box_label(box), "no issue event names who changed it "
+                                   "(GitHub's events feed can lag); change it again"))
+        elif is_bot(actor):
+            continue
+        elif role(actor) in WRITE_ROLES:
+            accepted[box] = value
+        else:
+            ignored.append(Ignored(actor, dm.box_label(box), f"{actor} has no write access ({role(actor)})"))
+    return accepted, ignored
 
 
 def is_ours_login(login: str, bot_login: str | None) -> bool:

@@ -91,3 +91,41 @@ def test_bad_costs_are_one_clear_input_error(tmp_path):
     with pytest.raises(InputError) as err:
         load_policy(tmp_path)
     assert err.value.line == 3 and err.value.field == "costs.cpuCoreHour"
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bot.github.dashboard import decide  # noqa: E402
+
+ROLES = {"ann": "write", "bob": "admin", "eve": "read", "tri": "read"}  # tri: triage shows as legacy "read"
+BOXES = [f"include={A}", f"include={B}", f"skip={A}", f"skip={C}", "recompute"]
+
+
+@settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(sorted(ROLES)), st.sampled_from(BOXES)), max_size=8),
+       st.integers(min_value=0, max_value=8))
+def test_only_a_writers_last_change_counts(toggles, lost):
+    # A random history of single-box toggles by writers and non-writers; the feed may have lost the
+    # first `lost` edits (it keeps only the latest). Independent model: replay the history and remember,
+    # per box, who toggled it last and to what.
+    state = dm.DashState()
+    body = dm.render(view(state))
+    edits, last = [], {}
+    for i, (who, box) in enumerate(toggles):
+        on = not dm.boxes(body)[box]
+        new = flip(body, box, on)
+        edits.append(Edit(who, body, f"t{i:02d}"))
+        last[box] = (who, on)
+        body = new
+    feed = chain(edits[lost:], body)
+    changed = dm.flips(state, body)
+    accepted, ignored = decide(changed, feed, ROLES.__getitem__, lambda login: False)
+    for box, value in changed.items():
+        who, on = last[box]
+        seen = any(e.actor == who and dm.boxes(e.before).get(box) != on and dm.boxes(e.after).get(box) == on for e in feed)
+        if ROLES[who] in ("write", "admin") and seen:
+            assert accepted.get(box) == value
+        else:
+            assert box not in accepted  # a non-writer's change, or one no event explains, never counts
+    assert len(accepted) + len(ignored) == len(changed)
