@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import time
 from typing import Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -67,7 +67,14 @@ def push(cfg: PushConfig, grouping: Mapping[str, str], text: str, *, replace: bo
         last = f"HTTP {resp.status_code}: {resp.text.strip()[:200]}"
         if resp.status_code < 500:
             break
-    raise PushError(f"Pushgateway {cfg.url.rstrip('/')} did not take the metrics ({last})")
+    raise PushError(f"Pushgateway {_safe_url(cfg.url)} did not take the metrics ({last})")
+
+
+def _safe_url(url: str) -> str:
+    """The URL for messages: without user:password@ (a URL may carry credentials)."""
+    parts = urlsplit(url.rstrip("/"))
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def config_from_env(url: str | None, env: Mapping[str, str], ca_file: str | None = None,

@@ -72,3 +72,26 @@ def test_demo_metrics_pass_promtool_lint_and_have_bounded_labels():
     assert reasons <= {"usage", "restarts-or-oom", "does-not-fit", "over-cap", "excluded", "mode-off", "skip-command",
                        "not-in-git", "batch", "mode-report", "within-deadband", "not-enough-data", "hpa", "other"}
     assert {"selected", "over-cap", "blocked"} <= set(re.findall(r'rightsizer_recommendations\{status="([^"]+)"', text))
+
+
+def test_a_malformed_pushgateway_header_is_one_clear_input_error(tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+    from tests.report.demo_plan import DEMO
+
+    monkeypatch.setenv("RIGHTSIZER_PUSHGATEWAY_HEADERS", "X-Scope-OrgID tenant-1")  # no colon
+    for key in ("GITHUB_REPOSITORY", "RIGHTSIZER_GITHUB_TOKEN", "GITHUB_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    code = main(["run", "--repo", str(tmp_path), "--snapshot", str(DEMO / "snapshot.yaml"), "--dry-run",
+                 "--report-path", str(tmp_path / "out" / "report.json"), "--pushgateway-url", "http://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "RIGHTSIZER_PUSHGATEWAY_HEADERS: a Pushgateway header must look like `Name: value`" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_push_errors_never_show_credentials_from_the_url():
+    from bot.report.push import PushConfig, PushError, push
+
+    # Port 9 (discard) on localhost refuses the connection: the push fails after its retries.
+    with pytest.raises(PushError) as err:
+        push(PushConfig("http://user:hunter2@127.0.0.1:9/", retries=1, backoff=0.01), {"cluster": "c"}, "x 1\n")
+    assert "hunter2" not in str(err.value) and "http://127.0.0.1:9" in str(err.value)
