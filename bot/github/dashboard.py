@@ -1,12 +1,13 @@
 """The dashboard issue: one per repository, found by its label and hidden marker, created once,
 then edited in place; its checkboxes steer the next run.
 
-Who ticked a box? The issue body does not say, and anyone who can edit the issue (triage
-and up) can tick. So a change counts only when GitHub names its editor and that person has
-write access: the ``issues: edited`` webhook that started this run (``sender`` and
-``changes.body.from``), and the repository's events feed (``IssuesEvent`` ``edited``, with
-``actor`` and ``changes.body.from``) for edits made between runs. A box whose change no event
-explains, or that a person without write access made, is reset and listed in the issue.
+Who ticked a box? The issue body does not say, and not only writers can edit it (other Apps
+with the issues permission, custom roles, someone whose access was removed since). So a
+change counts only when GitHub names its editor and that editor has write access now: the
+``issues: edited`` webhook that started this run (``sender`` and ``changes.body.from``), and
+the repository's events feed (``IssuesEvent`` ``edited``, with ``actor`` and
+``changes.body.from``) for edits made between runs. A box whose change no event explains, or
+that someone without write access made, is reset and listed in the issue.
 """
 
 from __future__ import annotations
@@ -170,16 +171,19 @@ def read(target: Target, settings: Settings, payload: Mapping[str, Any] | None =
     if hook is not None:
         edits.append(hook)
     perms = Permissions(target.repo)
-    steering.accepted, steering.ignored = decide(changed, chain(edits, issue.body or ""), perms.role,
-                                                 lambda login: is_ours_login(login, target.bot_login))
+    steering.accepted, steering.ignored = decide(changed, chain(edits, issue.body or ""), perms.role)
     steering.recompute = steering.accepted.pop("recompute", False)
     steering.state = dm.apply_flips(state, steering.accepted, steering.ignored)
     return steering
 
 
-def decide(changed: Mapping[str, bool], edits: list[Edit], role: Callable[[str], str],
-           is_bot: Callable[[str], bool]) -> tuple[dict[str, bool], list[Ignored]]:
-    """Which changed boxes count: those whose last change GitHub attributes to a writer."""
+def decide(changed: Mapping[str, bool], edits: list[Edit],
+           role: Callable[[str], str]) -> tuple[dict[str, bool], list[Ignored]]:
+    """Which changed boxes count: those whose last change GitHub attributes to a writer.
+
+    The bot's own edits never qualify as that last change: they only ever write the accepted
+    state, so a box differing from it was set by someone after. Other bots (Apps with the
+    issues permission) are asked about like people: not collaborators, so not counted."""
     accepted: dict[str, bool] = {}
     ignored: list[Ignored] = []
     for box, value in sorted(changed.items()):
@@ -187,17 +191,11 @@ def decide(changed: Mapping[str, bool], edits: list[Edit], role: Callable[[str],
         if actor is None:
             ignored.append(Ignored("unknown", dm.box_label(box), "no issue event names who changed it "
                                    "(GitHub's events feed can lag); change it again"))
-        elif is_bot(actor):
-            continue
         elif role(actor) in WRITE_ROLES:
             accepted[box] = value
         else:
             ignored.append(Ignored(actor, dm.box_label(box), f"{actor} has no write access ({role(actor)})"))
     return accepted, ignored
-
-
-def is_ours_login(login: str, bot_login: str | None) -> bool:
-    return login == bot_login or (bot_login is None and login.endswith("[bot]"))
 
 
 def write(target: Target, settings: Settings, steering: Steering, view: dm.DashboardView) -> tuple[str, int | None]:

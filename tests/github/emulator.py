@@ -132,8 +132,9 @@ class GitHubEmulator:
         self.pulls: dict[int, Pull] = {}
         self.issues: dict[int, Issue] = {}  # plain issues; PRs are issues too (see _issue)
         self.events: list[RepoEvent] = []  # the activity feed, oldest first
-        # Roles that may edit an issue someone else opened (GitHub: triage and up).
-        self.issue_editors = ("triage", "write", "maintain", "admin")
+        # Roles that may edit an issue someone else opened: write and up (triage may not: it labels,
+        # closes and assigns). GitHub Apps with the issues permission may too.
+        self.issue_editors = ("write", "maintain", "admin")
         self.comments: dict[int, Comment] = {}
         self.reactions: list[tuple[int, str, str]] = []  # (comment id, content, by)
         self.verified: dict[str, bool] = {}

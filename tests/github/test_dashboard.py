@@ -2,9 +2,11 @@
 
 Scenario: a cap of one change per PR leaves one of two downsizes waiting. The first run opens
 the PR and the one dashboard issue; identical runs neither duplicate nor edit it. A tick by a
-triage user (who can edit issues but has no write access) changes nothing and is listed; the
-same tick by a writer puts the waiting change into the next run's PR. A writer's "skip" plus
-"recompute now" acts at once through the `issues: edited` event.
+user without write access at the time of the run (GitHub lets only writers edit someone else's
+issue, so: one whose access was removed after the tick), or by another GitHub App with the
+issues permission, changes nothing and is listed; the same tick by a writer puts the waiting
+change into the next run's PR. A writer's "skip" plus "recompute now" acts at once through the
+`issues: edited` event.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ def pr_files(flux, tag: str) -> list[str]:
 
 def test_one_dashboard_steered_only_by_writers(monkeypatch, flux, capsys):
     emu = flux[0]
-    emu.tokens["tok_triager"] = ("triager", False)
-    emu.permissions["triager"] = "triage"  # may edit issues, may not write
+    intern = add_writer(emu, "intern")
+    emu.tokens["ghs_helper_app"] = ("helper-app[bot]", True)  # another App, allowed to edit issues
     add_writer(emu)
 
     # 1. First run: the PR holds the larger saving (sonarr: 1 CPU → 140m); radarr waits over the cap.
@@ -106,16 +108,23 @@ def test_one_dashboard_steered_only_by_writers(monkeypatch, flux, capsys):
     assert run(monkeypatch, flux) == 0
     assert len(dashboards(emu)) == 1 and emu.writes() == []
 
-    # 3. A triage user ticks "include radarr": nothing changes, the tick is reset and reported.
-    tick(emu, board.number, f"include={RADARR}", "tok_triager")
+    # 3. The intern ticks "include radarr" and loses write access before the run: the permission
+    # that counts is the one at the run. Nothing changes; the tick is reset and reported.
+    tick(emu, board.number, f"include={RADARR}", intern)
+    emu.permissions["intern"] = "read"
     capsys.readouterr()
     assert run(monkeypatch, flux) == 0
     out = capsys.readouterr().out
     assert pr_files(flux, "3") == [SONARR_FILE]
-    # GitHub reports a triage role as the legacy permission "read".
-    assert "by triager did not count" in out and "no write access (read)" in out
+    assert "by intern did not count" in out and "intern has no write access (read)" in out
     assert dm.boxes(board.body)[f"include={RADARR}"] is False  # reset by the bot
-    assert "@triager" in board.body and "## Ticks that did not count" in board.body
+    assert "@intern" in board.body and "## Ticks that did not count" in board.body
+
+    # Another GitHub App ticks it: not a collaborator at all, so not counted either.
+    tick(emu, board.number, f"include={RADARR}", "ghs_helper_app")
+    assert run(monkeypatch, flux) == 0
+    assert pr_files(flux, "3b") == [SONARR_FILE]
+    assert "helper-app[bot] has no write access (none)" in board.body
 
     # 4. A writer ticks the same box: the next run's PR takes radarr beyond the cap.
     tick(emu, board.number, f"include={RADARR}", "tok_octocat")
