@@ -111,42 +111,44 @@ class Session:
         from bot.github import dashboard
 
         states = self.states()
-        overrides = merged_overrides(st for _, st in states.values())
         policy = self._policy()
         board = dashboard.settings_from_policy(policy.raw.get("dashboard"))
         writes = self.target is not None and not self.cfg.dry_run and (self.cfg.mode or policy.mode) != "off"
         steering = dashboard.read(self.target, board, self.cfg.event_payload) if writes else dashboard.Steering()
-        if steering.includes or steering.skips:
-            overrides = replace(overrides, skips=tuple(sorted({*overrides.skips, *steering.skips})),
-                                includes=steering.includes)
-        result = self.pipeline(overrides)
+        # The PRs' own skips and pins, plus the dashboard's requests for this plan only: the
+        # dashboard keeps its own (unticking undoes them), so they never enter a PR's state.
+        pr_overrides = merged_overrides(st for _, st in states.values())
+        result = self.pipeline(_steered(pr_overrides, steering))
         report_path = self._write_report(result.report)
         self._write_summary(result.step_summary)
-        drafts = {d.scope: d for d in result.drafts}
-        changes = sum(d.changes for d in result.drafts)
-        published: list[Published] = []
         # A dashboard edit runs the job; only "recompute now" (from a writer) publishes from it.
-        dashboard_only = self.cfg.event_name == "issues" and not steering.recompute
         # A one-off `mode: report|off` (workflow_dispatch) is a look, not a decision: open PRs stay.
-        if writes and not dashboard_only and self.cfg.mode not in ("report", "off"):
-            self._check_budget()
-            for scope in SCOPES:
-                draft = drafts.get(scope)
-                existing = states.get(scope)
-                if draft is not None and draft.changes > 0 and draft.files:
-                    published.append(publish(self.target, draft, result.report, overrides,
-                                             existing=existing, force=force, reason=reason))
-                else:
-                    published.append(close_stale(self.target, scope, _empty_reason(result, scope),
-                                                 existing=existing))
+        dashboard_only = self.cfg.event_name == "issues" and not steering.recompute
+        publishes = writes and not dashboard_only and self.cfg.mode not in ("report", "off")
+        published = self._publish(result, states, pr_overrides, force, reason) if publishes else []
         pulls = pull_infos(published, states)
-        outcome = RunOutcome(published, changes, report_path, result, steering=steering)
+        outcome = RunOutcome(published, sum(d.changes for d in result.drafts), report_path, result, steering=steering)
         if getattr(result, "plan", None) is None:  # a stand-in pipeline (tests) has no plan to show
             return outcome
         if writes:
             outcome.dashboard = dashboard.write(self.target, board, steering, self._dashboard_view(result, policy, pulls))
         outcome.push_error = self._metrics(result, policy, pulls)
         return outcome
+
+    def _publish(self, result: Any, states: dict[str, tuple[Any, Any]], overrides: Overrides, force: bool,
+                 reason: str | None) -> list[Published]:
+        """Open, update or close each scope's PR to match the plan."""
+        self._check_budget()
+        drafts = {d.scope: d for d in result.drafts}
+        published = []
+        for scope in SCOPES:
+            draft, existing = drafts.get(scope), states.get(scope)
+            if draft is not None and draft.changes > 0 and draft.files:
+                published.append(publish(self.target, draft, result.report, overrides, existing=existing,
+                                         force=force, reason=reason))
+            else:
+                published.append(close_stale(self.target, scope, _empty_reason(result, scope), existing=existing))
+        return published
 
     def _policy(self):
         from bot.policy import load_policy
@@ -231,6 +233,13 @@ class Session:
             return
         with open(self.cfg.step_summary, "a", encoding="utf-8") as fh:
             fh.write(fit_summary(text))
+
+
+def _steered(overrides: Overrides, steering: Any) -> Overrides:
+    """The overrides for this plan: the PRs' own plus the dashboard's skips and includes."""
+    if not (steering.includes or steering.skips):
+        return overrides
+    return replace(overrides, skips=tuple(sorted({*overrides.skips, *steering.skips})), includes=steering.includes)
 
 
 def pull_infos(published: list[Published], states: dict[str, tuple[Any, Any]]) -> list[Any]:

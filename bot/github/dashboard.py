@@ -121,8 +121,11 @@ def feed_edits(target: Target, number: int, since: str) -> list[Edit]:
 
 def chain(edits: Iterable[Edit], current: str) -> list[Edit]:
     """Edits in order, each with the body it produced (the next edit's "before", or today's body)."""
-    # The webhook's edit may also be in the feed: one per (actor, body before).
-    ordered = sorted({(e.actor, e.before): e for e in edits}.values(), key=lambda e: e.at)
+    # The webhook's edit may also be in the feed: one per (actor, body before), the feed's first.
+    unique: dict[tuple[str, str], Edit] = {}
+    for e in edits:
+        unique.setdefault((e.actor, e.before), e)
+    ordered = sorted(unique.values(), key=lambda e: e.at)
     return [replace(e, after=ordered[i + 1].before if i + 1 < len(ordered) else current)
             for i, e in enumerate(ordered)]
 

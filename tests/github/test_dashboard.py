@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime, timezone
 
 import requests
 
 from bot.cli import main
+from bot.github import state as prstate
 from bot.report import dashboard_markdown as dm
 
 from .emulator import BOT
@@ -74,7 +76,8 @@ def tick(emu, number: int, box: str | list[str], token: str) -> tuple[str, str]:
 def edited(number: int, before: str, after: str, login: str) -> dict:
     """GitHub's real `issues: edited` webhook example, pointed at the dashboard edit."""
     payload = copy.deepcopy(next(e for e in webhook_examples()["issues"] if e["action"] == "edited"))
-    payload["issue"].update(number=number, body=after, labels=[{"name": LABEL}])
+    edited_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # GitHub: the time of this edit
+    payload["issue"].update(number=number, body=after, labels=[{"name": LABEL}], updated_at=edited_at)
     payload["changes"] = {"body": {"from": before}}
     payload["sender"].update(login=login, type="User")
     return payload
@@ -152,6 +155,18 @@ def test_writer_skip_with_recompute_acts_at_once_through_the_issues_event(monkey
     assert dm.parse_state(board.body).skips == (SONARR,)
     assert dm.boxes(board.body)["recompute"] is False  # reset once done
     assert dm.boxes(board.body)[f"skip={SONARR}"] is True  # listed under "Skipped from this issue"
+    assert prstate.parse(emu.pulls[1].body).skips == ()  # the dashboard keeps its skips, not the PR
+
+    # Unticking the skip (with a recompute) sizes sonarr again at once.
+    before = board.body
+    after = before.replace(f"- [x] <!-- rightsizer:skip={SONARR} -->", f"- [ ] <!-- rightsizer:skip={SONARR} -->")
+    after = after.replace("- [ ] <!-- rightsizer:recompute -->", "- [x] <!-- rightsizer:recompute -->")
+    r = requests.patch(f"{emu.base_url}/repos/{emu.owner}/{emu.name}/issues/{board.number}", json={"body": after},
+                       headers={"Authorization": f"token {token}"}, timeout=10)
+    assert r.status_code == 200
+    assert run(monkeypatch, flux, "issues", edited(board.number, before, after, "octocat")) == 0
+    assert pr_files(flux, "c") == [SONARR_FILE]
+    assert dm.parse_state(board.body).skips == ()
 
 
 def test_an_edit_without_recompute_only_records_the_request(monkeypatch, flux):
