@@ -69,8 +69,11 @@ class Session:
     """A connected repository plus the run configuration; created once per process."""
 
     def __init__(self, cfg: RunConfig, gh_cfg: GitHubConfig | None, snapshot: Callable[[], Snapshot],
-                 pipeline: Callable[..., Any] | None = None):
+                 pipeline: Callable[..., Any] | None = None, prometheus: Any = None,
+                 cluster: tuple[str, str] | None = None):
         self.cfg = cfg
+        self._prometheus = prometheus  # a PrometheusClient for verification of merged changes, or None
+        self._cluster = cluster
         self._pipeline = pipeline
         self.gh_cfg = gh_cfg
         self._snapshot = snapshot
@@ -95,7 +98,7 @@ class Session:
             return {}
         return {scope: read_state(self.target, scope) for scope in SCOPES}
 
-    def pipeline(self, overrides: Overrides):
+    def pipeline(self, overrides: Overrides, holds: Any = None):
         if self._pipeline is not None:
             run_pipeline = self._pipeline
         else:
@@ -105,7 +108,17 @@ class Session:
             self.cfg.repo_dir, self.snapshot(), self.cfg.policy_path, overrides,
             mode_override=self.cfg.mode, max_changes=self.cfg.max_changes,
             namespaces=self.cfg.namespaces, details_url=self.cfg.run_url,
+            **({"holds": holds} if holds is not None else {}),
         )
+
+    def verify(self, write: bool):
+        """Verification of merged changes (bot.github.revert); None without GitHub."""
+        if self.target is None:
+            return None
+        from bot.github.revert import verify_merged_with
+
+        return verify_merged_with(self.target, self.cfg.repo_dir, self.cfg.policy_path, self.snapshot(),
+                                  self._prometheus, self._cluster, write=write)
 
     def run(self, *, force: bool = False, reason: str | None = None) -> RunOutcome:
         from bot.github import dashboard
@@ -115,17 +128,24 @@ class Session:
         board = dashboard.settings_from_policy(policy.raw.get("dashboard"))
         writes = self.target is not None and not self.cfg.dry_run and (self.cfg.mode or policy.mode) != "off"
         steering = dashboard.read(self.target, board, self.cfg.event_payload) if writes else dashboard.Steering()
-        # The PRs' own skips and pins, plus the dashboard's requests for this plan only: the
-        # dashboard keeps its own (unticking undoes them), so they never enter a PR's state.
-        pr_overrides = merged_overrides(st for _, st in states.values())
-        result = self.pipeline(_steered(pr_overrides, steering))
-        report_path = self._write_report(result.report)
-        self._write_summary(result.step_summary)
         # A dashboard edit runs the job; only "recompute now" (from a writer) publishes from it.
         # A one-off `mode: report|off` (workflow_dispatch) is a look, not a decision: open PRs stay.
         dashboard_only = self.cfg.event_name == "issues" and not steering.recompute
         publishes = writes and not dashboard_only and self.cfg.mode not in ("report", "off")
+        if publishes:
+            self._check_budget()  # verification may write too (revert PR, verdicts)
+        verification = self.verify(publishes)
+        # The PRs' own skips and pins, plus the dashboard's requests for this plan only: the
+        # dashboard keeps its own (unticking undoes them), so they never enter a PR's state.
+        pr_overrides = merged_overrides(st for _, st in states.values())
+        result = self.pipeline(_steered(pr_overrides, steering), verification.holds if verification else None)
+        if verification is not None:
+            verification.annotate(result)
+        report_path = self._write_report(result.report)
+        self._write_summary(result.step_summary)
         published = self._publish(result, states, pr_overrides, force, reason) if publishes else []
+        if verification is not None and verification.published is not None:
+            published.append(verification.published)
         pulls = pull_infos(published, states)
         outcome = RunOutcome(published, sum(d.changes for d in result.drafts), report_path, result, steering=steering)
         if getattr(result, "plan", None) is None:  # a stand-in pipeline (tests) has no plan to show
@@ -216,7 +236,12 @@ class Session:
 
     def explain(self, ref: str) -> str:
         states = self.states()
-        return self.pipeline(merged_overrides(st for _, st in states.values())).explain(ref)
+        text = self.pipeline(merged_overrides(st for _, st in states.values())).explain(ref)
+        if self.target is not None:
+            from bot.github.revert import explain_history
+
+            text += explain_history(self.target, ref)
+        return text
 
     def _write_report(self, report: dict[str, Any]) -> Path | None:
         path = self.cfg.report_path
