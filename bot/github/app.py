@@ -176,12 +176,12 @@ class Session:
         return load_policy(self.cfg.repo_dir, self.cfg.policy_path)
 
     def _dashboard_view(self, result: Any, policy: Any, pulls: list[Any]):
-        from bot.report.dashboard_markdown import DashboardView
+        from bot.report.dashboard_markdown import DashboardView, pool_notes
         from bot.report.savings import prices_from_policy
 
         report = result.report if isinstance(result.report, dict) else {}
         return DashboardView(plan=result.plan, prices=prices_from_policy(policy.raw.get("costs")), state=None,
-                             pool_notes=report.get("nodePools") or (), pulls=pulls, run_url=self.cfg.run_url,
+                             pool_notes=pool_notes(report), pulls=pulls, run_url=self.cfg.run_url,
                              updated=_utc_long())
 
     def _metrics(self, result: Any, policy: Any, pulls: list[Any]) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from bot.engine.plan import BLOCKED, OVER_CAP, REPORT_ONLY, SELECTED, Decision, Plan
 from bot.quantity import human
@@ -106,6 +106,11 @@ class DashboardView:
     run_url: str | None = None
     updated: str = ""
     history: Sequence[str] = field(default_factory=tuple)  # verification/revert lines, once they exist
+
+
+def pool_notes(report: Mapping[str, Any]) -> list[str]:
+    """The node-pool status lines of report.json: each pool's summary, then pools that could not be read."""
+    return [str(p["summary"]) for p in report.get("nodePools") or ()] + [str(e) for e in report.get("nodePoolErrors") or ()]
 
 
 def _moves(d: Decision) -> str:

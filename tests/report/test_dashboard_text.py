@@ -129,3 +129,16 @@ def test_only_a_writers_last_change_counts(toggles, lost):
         else:
             assert box not in accepted  # a non-writer's change, or one no event explains, never counts
     assert len(accepted) + len(ignored) == len(changed)
+
+
+def test_node_pool_status_comes_from_report_json_summaries():
+    # The demo's policy has one pool, pve-workers (1 node); its status line is report.json's summary, as is.
+    from tests.report.demo_plan import demo_result
+
+    result, policy = demo_result()
+    pools = result.report["nodePools"]
+    assert [p["pool"] for p in pools] == ["pve-workers"]
+    body = dm.render(dm.DashboardView(result.plan, Prices(0.0, 0.0), dm.DashState(), pool_notes=dm.pool_notes(result.report)))
+    section = body.split("## Node pools\n\n", 1)[1].split("\n\n", 1)[0]
+    assert section == f"- {pools[0]['summary']}"
+    assert section.startswith("- Node pool `pve-workers`: ")
