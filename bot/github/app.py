@@ -18,6 +18,7 @@ from bot.model import Snapshot
 from bot.policy import Overrides
 
 SCOPES = ("resources", "nodes")
+REVERT = "revert"  # bot.github.revert.SCOPE: verification's revert PR (shown and measured, published there)
 MIN_API_BUDGET = 60  # requests one run may need: reads, blobs, tree, commit, ref, PR, labels, comments
 STEP_SUMMARY_LIMIT = 1024 * 1024  # GitHub rejects larger step summaries
 
@@ -146,12 +147,13 @@ class Session:
         published = self._publish(result, states, pr_overrides, force, reason) if publishes else []
         if verification is not None and verification.published is not None:
             published.append(verification.published)
-        pulls = pull_infos(published, states)
+        pulls = pull_infos(published, {**states, **self._revert_state(verification, published)})
         outcome = RunOutcome(published, sum(d.changes for d in result.drafts), report_path, result, steering=steering)
         if getattr(result, "plan", None) is None:  # a stand-in pipeline (tests) has no plan to show
             return outcome
         if writes:
-            outcome.dashboard = dashboard.write(self.target, board, steering, self._dashboard_view(result, policy, pulls))
+            view = self._dashboard_view(result, policy, pulls, verification)
+            outcome.dashboard = dashboard.write(self.target, board, steering, view)
         outcome.push_error = self._metrics(result, policy, pulls)
         return outcome
 
@@ -175,14 +177,23 @@ class Session:
 
         return load_policy(self.cfg.repo_dir, self.cfg.policy_path)
 
-    def _dashboard_view(self, result: Any, policy: Any, pulls: list[Any]):
-        from bot.report.dashboard_markdown import DashboardView, pool_notes
+    def _revert_state(self, verification: Any, published: list[Published]) -> dict[str, tuple[Any, Any]]:
+        """The open revert PR when verification is on and did not publish this run (it only read)."""
+        if verification is None or self.target is None or any(p.scope == REVERT for p in published):
+            return {}
+        from bot.github.publish import find_pull
+
+        return {REVERT: (find_pull(self.target, REVERT, "open"), None)}
+
+    def _dashboard_view(self, result: Any, policy: Any, pulls: list[Any], verification: Any = None):
+        from bot.report.dashboard_markdown import DashboardView, pool_notes, verification_lines
         from bot.report.savings import prices_from_policy
 
         report = result.report if isinstance(result.report, dict) else {}
+        history = verification_lines(verification.history, verification.warnings()) if verification else ()
         return DashboardView(plan=result.plan, prices=prices_from_policy(policy.raw.get("costs")), state=None,
                              pool_notes=pool_notes(report), pulls=pulls, run_url=self.cfg.run_url,
-                             updated=_utc_long())
+                             updated=_utc_long(), history=history)
 
     def _metrics(self, result: Any, policy: Any, pulls: list[Any]) -> str | None:
         """Write metrics.prom next to report.json and push it when a Pushgateway is configured;
@@ -276,7 +287,7 @@ def pull_infos(published: list[Published], states: dict[str, tuple[Any, Any]]) -
              "declined": "declined", "closed": "closed", "none": "none"}
     done = {p.scope: p for p in published}
     out = []
-    for scope in SCOPES:
+    for scope in SCOPES + tuple(s for s in (REVERT,) if s in done or s in states):
         if scope in done:
             p = done[scope]
             state = words.get(p.action, "open")

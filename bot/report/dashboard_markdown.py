@@ -105,12 +105,27 @@ class DashboardView:
     pulls: Sequence[PullInfo] = ()
     run_url: str | None = None
     updated: str = ""
-    history: Sequence[str] = field(default_factory=tuple)  # verification/revert lines, once they exist
+    history: Sequence[str] = field(default_factory=tuple)  # verification/revert list items (verification_lines)
 
 
 def pool_notes(report: Mapping[str, Any]) -> list[str]:
     """The node-pool status lines of report.json: each pool's summary, then pools that could not be read."""
     return [str(p["summary"]) for p in report.get("nodePools") or ()] + [str(e) for e in report.get("nodePoolErrors") or ()]
+
+
+HISTORY_LINES = 20  # newest verdicts shown; `/rightsize explain <workload>` has a workload's whole history
+
+
+def verification_lines(history: Iterable[Any], warnings: Iterable[str] = ()) -> list[str]:
+    """Verification of merged changes as list items: degraded warnings first, then verdicts newest first."""
+    from bot.engine.verify import history_lines
+
+    # Verdicts are read back from merged PRs' bodies, which people can edit: one inert line each.
+    rows = [_inert(r) for r in history_lines(history, "")]
+    out = [f"- ⚠️ {_inert(w)}" for w in warnings] + rows[:HISTORY_LINES]
+    if len(rows) > HISTORY_LINES:
+        out.append(f"- … and {len(rows) - HISTORY_LINES} older verdicts")
+    return out
 
 
 def _moves(d: Decision) -> str:
@@ -193,7 +208,7 @@ def render(view: DashboardView) -> str:
     out += [f"- #{p.number} `{p.scope}`: {p.state}" for p in shown] or ["- none"]
     out += [""]
     if view.history:
-        out += ["## Verification and reverts", ""] + [f"- {h}" for h in view.history] + [""]
+        out += ["## Verification and reverts", ""] + list(view.history) + [""]
     if st.ignored:
         out += ["## Ticks that did not count", ""]
         out += [f"- @{_login(i.login)}: {_plain(i.box)} — {_plain(i.why)}; the box was reset." for i in st.ignored] + [""]
@@ -210,7 +225,12 @@ def render(view: DashboardView) -> str:
 
 def _plain(text: str) -> str:
     """Text read back from the (editable) issue, made inert: no HTML, no code spans, one line."""
-    return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'").split())
+    return _inert(text).replace("`", "'")
+
+
+def _inert(text: str) -> str:
+    """Markdown kept, but no HTML (so no hidden box or marker) and one line."""
+    return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").split())
 
 
 def _login(login: str) -> str:

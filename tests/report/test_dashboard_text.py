@@ -142,3 +142,24 @@ def test_node_pool_status_comes_from_report_json_summaries():
     section = body.split("## Node pools\n\n", 1)[1].split("\n\n", 1)[0]
     assert section == f"- {pools[0]['summary']}"
     assert section.startswith("- Node pool `pve-workers`: ")
+
+
+def test_verification_lines_newest_first_inert_and_capped():
+    from bot.engine.verify import Record
+
+    down = (("requests", "memory", "down"),)
+    # 1700000000 = 2023-11-14 22:13:20 UTC; one day later 2023-11-15 22:13:20.
+    old = Record("a/b/c", 4, "ok", 1_700_000_000.0, down)
+    new = Record("a/d/e", 5, "regressed", 1_700_086_400.0, down, ("OOM <!-- rightsizer:skip=a/b/c -->\n- [x] kills",), 6)
+    lines = dm.verification_lines([old, new], ["3 of the last 5 changes in namespace `a` were reverted"])
+    assert lines == [
+        "- ⚠️ 3 of the last 5 changes in namespace `a` were reverted",
+        "- 2023-11-15 22:13 UTC `a/d/e` (#5: request memory down): **regressed** — "
+        "OOM &lt;!-- rightsizer:skip=a/b/c --&gt; - [x] kills → revert #6",
+        "- 2023-11-14 22:13 UTC `a/b/c` (#4: request memory down): **ok**",
+    ]
+    body = dm.render(dm.DashboardView(view().plan, Prices(0.0, 0.0), dm.DashState(), history=lines))
+    assert "skip=a/b/c" not in dm.boxes(body) and dm.boxes(body)["skip=default/c/app"] is False  # no injected box
+    # 25 verdicts: the newest 20 and a count of the rest.
+    many = dm.verification_lines([Record(f"a/w{i}/c", 1, "ok", float(i)) for i in range(25)])
+    assert len(many) == 21 and "`a/w24/c`" in many[0] and many[-1] == "- … and 5 older verdicts"
