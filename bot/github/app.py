@@ -162,15 +162,18 @@ class Session:
         """Open, update or close each scope's PR to match the plan."""
         self._check_budget()
         drafts = {d.scope: d for d in result.drafts}
-        published = []
-        for scope in SCOPES:
+        # The node-pool PR goes first so the resources PR can link to it.
+        by_scope: dict[str, Published] = {}
+        for scope in reversed(SCOPES):
             draft, existing = drafts.get(scope), states.get(scope)
             if draft is not None and draft.changes > 0 and draft.files:
-                published.append(publish(self.target, draft, result.report, overrides, existing=existing,
-                                         force=force, reason=reason))
+                nodes = by_scope.get("nodes")
+                see_also = nodes.pr_number if scope == "resources" and nodes and nodes.action != "closed" else None
+                by_scope[scope] = publish(self.target, draft, result.report, overrides, existing=existing,
+                                          force=force, reason=reason, node_pool_pr=see_also)
             else:
-                published.append(close_stale(self.target, scope, _empty_reason(result, scope), existing=existing))
-        return published
+                by_scope[scope] = close_stale(self.target, scope, _empty_reason(result, scope), existing=existing)
+        return [by_scope[scope] for scope in SCOPES]
 
     def _policy(self):
         from bot.policy import load_policy
