@@ -127,12 +127,15 @@ class Session:
         states = self.states()
         policy = self._policy()
         board = dashboard.settings_from_policy(policy.raw.get("dashboard"))
-        writes = self.target is not None and not self.cfg.dry_run and (self.cfg.mode or policy.mode) != "off"
-        steering = dashboard.read(self.target, board, self.cfg.event_payload) if writes else dashboard.Steering()
+        # The dashboard issue is read and written by every run that may write, unless the policy is off.
+        board_writes = self.target is not None and not self.cfg.dry_run and (self.cfg.mode or policy.mode) != "off"
+        steering = dashboard.read(self.target, board, self.cfg.event_payload) if board_writes else dashboard.Steering()
         # A dashboard edit runs the job; only "recompute now" (from a writer) publishes from it.
         # A one-off `mode: report|off` (workflow_dispatch) is a look, not a decision: open PRs stay.
         dashboard_only = self.cfg.event_name == "issues" and not steering.recompute
-        publishes = writes and not dashboard_only and self.cfg.mode not in ("report", "off")
+        # As before the dashboard: a policy whose mode is `off` still closes the bot's open PRs.
+        publishes = (self.target is not None and not self.cfg.dry_run and not dashboard_only
+                     and self.cfg.mode not in ("report", "off"))
         if publishes:
             self._check_budget()  # verification may write too (revert PR, verdicts)
         verification = self.verify(publishes)
@@ -151,7 +154,7 @@ class Session:
         outcome = RunOutcome(published, sum(d.changes for d in result.drafts), report_path, result, steering=steering)
         if getattr(result, "plan", None) is None:  # a stand-in pipeline (tests) has no plan to show
             return outcome
-        if writes:
+        if board_writes:
             view = self._dashboard_view(result, policy, pulls, verification)
             outcome.dashboard = dashboard.write(self.target, board, steering, view)
         outcome.push_error = self._metrics(result, policy, pulls)
