@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from bot.engine import guards
 from bot.engine.fit import NodeLimits, Projection, as_resources, node_limits
+from bot.engine.quota import QuotaBook
 from bot.engine.recommend import ContainerRecommendation, recommend
 from bot.engine.select import Block, Candidate, Selection, select
 from bot.model import ContainerChange, Resources, ResourceSpec, Snapshot, Workload
@@ -109,24 +111,30 @@ def _gate(workload: Workload, container_name: str, policy: ContainerPolicy, over
     return None
 
 
-def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Decision]:
+def decide(workload: Workload, policy: Policy, window_seconds: int, facts: guards.ClusterFacts = guards.NO_FACTS) -> list[Decision]:
     out = []
     for c in workload.containers:
         cp = policy.for_container(workload, c.name)
         gate = _gate(workload, c.name, cp, policy.overrides.skipped(workload.namespace, workload.name, c.name), policy.only_namespaces)
-        if gate:
-            out.append(Decision(workload, c.name, c.init, gate[0], gate[1], cp))
+        cluster_gate = None if gate else guards.gate(workload, c.name, facts)
+        if gate or cluster_gate:
+            status, reason = gate or (SKIPPED, cluster_gate)
+            out.append(Decision(workload, c.name, c.init, status, reason, cp))
             continue
         hpa = workload.hpa
-        rec = recommend(
+        sized = recommend(
             c, cp, window_seconds,
             hpa_resources=hpa.utilization_resources if hpa else (),
             hpa_name=hpa.name if hpa else "",
             pin=policy.overrides.pin_for(workload.namespace, workload.name, c.name),
         )
+        rec = guards.shape(sized, workload, cp.skip, facts)
         key = f"{workload.namespace}/{workload.name}/{c.name}"
+        held_by_guard = guards.held_by_guard(sized, rec)
         if rec.blocked:
             status, reason = SKIPPED, rec.blocked
+        elif held_by_guard:
+            status, reason = SKIPPED, held_by_guard
         elif rec.changed and key in policy.held:
             status, reason = SKIPPED, policy.held[key]
         elif rec.changed and key in policy.not_in_git:
@@ -146,8 +154,9 @@ def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Deci
 def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
     window = snapshot.window_seconds or policy.window_seconds
     decisions: list[Decision] = []
+    facts = guards.ClusterFacts.of(snapshot)
     for w in sorted(snapshot.workloads, key=lambda w: (w.namespace, w.name, w.kind)):
-        decisions.extend(decide(w, policy, window))
+        decisions.extend(decide(w, policy, window, facts))
 
     limits = node_limits(snapshot.nodes, policy.budgets)
     projection = Projection(limits, policy.budgets)
@@ -156,7 +165,8 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
         for d in decisions
         if d.status == "candidate" and d.recommendation is not None
     ]
-    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes)
+    quotas = QuotaBook(snapshot.resource_quotas, snapshot.workloads) if snapshot.resource_quotas else None
+    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes, quotas)
     decisions = _apply_selection(decisions, selection)
     return Plan(
         decisions=tuple(decisions),
