@@ -100,7 +100,8 @@ class Block:
             hints.append(f"the waiting downsizes on {node} would free {fmt(r, freed)} {r} ("
                          + ", ".join(f"{t.key} −{fmt(r, t.frees)}" for t in offers) + ")")
         for s in dict.fromkeys((s.node, s.quota_key) for s in self.shortfalls if s.quota_key):
-            hints.append(f"raise {s[0]}'s hard {s[1]}, or free room in its namespace")
+            name = s[0][len("quota "):]
+            hints.append(f"raise the hard {s[1]} of ResourceQuota {name}, or free room in namespace {name.split('/')[0]}")
         if self.needs_nodes:
             hints.append("or raise the budget, or add a node")
         text = "; ".join(hints)
