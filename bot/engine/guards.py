@@ -100,12 +100,15 @@ def not_ready(workload: Workload, facts: ClusterFacts) -> str | None:
     return None
 
 
-def gate(workload: Workload, container: str, facts: ClusterFacts) -> str | None:
-    """Why the cluster says not to size this container now, with what to change; None when it may be sized."""
+def gate(workload: Workload, container: str, facts: ClusterFacts) -> tuple[str, str] | None:
+    """Which guard says not to size this container now, and why with what to change; None when it may be sized."""
     out = opt_out(workload)
     if out is not None and out[0] == RESOURCES:
-        return f"opted out by the {out[1]}: remove it to let Rightsizer size this workload"
-    return vpa_conflict(workload, container, facts) or not_ready(workload, facts)
+        return "opt-out", f"opted out by the {out[1]}: remove it to let Rightsizer size this workload"
+    for name, reason in (("VPA", vpa_conflict(workload, container, facts)), ("readiness", not_ready(workload, facts))):
+        if reason:
+            return name, reason
+    return None
 
 
 # --- after sizing --------------------------------------------------------------------
@@ -239,9 +242,19 @@ def shape(rec: ContainerRecommendation, workload: Workload, skip: tuple[str, ...
     return vpa_opinion(rec, workload, facts)
 
 
-def held_by_guard(before: ContainerRecommendation, after: ContainerRecommendation) -> str | None:
-    """When the guards undid every change the numbers asked for: why, for the Skipped section."""
+def held_by_guard(before: ContainerRecommendation, after: ContainerRecommendation) -> tuple[str, str] | None:
+    """When the guards undid every change the numbers asked for: which (the last) and why, for the Skipped section."""
     if after.changed or not before.changed:
         return None
-    lines = [s.text for s in after.steps[len(before.steps):] if s.name in ("opt-out", "LimitRange")]
-    return "; ".join(dict.fromkeys(lines)) if lines else None
+    added = [s for s in after.steps[len(before.steps):] if s.name in ("opt-out", "LimitRange")]
+    if not added:
+        return None
+    return added[-1].name, "; ".join(dict.fromkeys(s.text for s in added))
+
+
+def guards_of(steps: tuple[Step, ...]) -> tuple[str, ...]:
+    """The guards that shaped a recommendation, by step name."""
+    return tuple(dict.fromkeys(s.name for s in steps if s.name in SHAPING))
+
+
+SHAPING = ("opt-out", "LimitRange", "VPA")

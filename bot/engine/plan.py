@@ -41,6 +41,8 @@ class Decision:
     wanted: ResourceSpec | None = None
     # Why it (or its held-back part) does not fit, measured on the final projection.
     block: Block | None = None
+    # The cluster guard that skipped it (bot.engine.guards), if one did.
+    guard: str | None = None
 
     @property
     def key(self) -> str:
@@ -118,8 +120,8 @@ def decide(workload: Workload, policy: Policy, window_seconds: int, facts: guard
         gate = _gate(workload, c.name, cp, policy.overrides.skipped(workload.namespace, workload.name, c.name), policy.only_namespaces)
         cluster_gate = None if gate else guards.gate(workload, c.name, facts)
         if gate or cluster_gate:
-            status, reason = gate or (SKIPPED, cluster_gate)
-            out.append(Decision(workload, c.name, c.init, status, reason, cp))
+            status, reason = gate or (SKIPPED, cluster_gate[1])
+            out.append(Decision(workload, c.name, c.init, status, reason, cp, guard=cluster_gate[0] if cluster_gate else None))
             continue
         hpa = workload.hpa
         sized = recommend(
@@ -134,7 +136,7 @@ def decide(workload: Workload, policy: Policy, window_seconds: int, facts: guard
         if rec.blocked:
             status, reason = SKIPPED, rec.blocked
         elif held_by_guard:
-            status, reason = SKIPPED, held_by_guard
+            status, reason = SKIPPED, held_by_guard[1]
         elif rec.changed and key in policy.held:
             status, reason = SKIPPED, policy.held[key]
         elif rec.changed and key in policy.not_in_git:
@@ -147,7 +149,7 @@ def decide(workload: Workload, policy: Policy, window_seconds: int, facts: guard
             status, reason = REPORT_ONLY, "policy mode is report"
         else:
             status, reason = "candidate", ""
-        out.append(Decision(workload, c.name, c.init, status, reason, cp, rec))
+        out.append(Decision(workload, c.name, c.init, status, reason, cp, rec, guard=held_by_guard[0] if held_by_guard else None))
     return out
 
 

@@ -24,7 +24,8 @@ LABELS = {("requests", "cpu"): "CPU request", ("requests", "memory"): "memory re
 COLUMNS = (("requests", "cpu"), ("limits", "cpu"), ("requests", "memory"), ("limits", "memory"))
 UNIT = {"cpu": "m", "memory": "Mi"}
 FIELD_OF = {"requests": "request", "limits": "limit"}
-FLAG_STEPS = ("burst", "confidence", "bounds", "max step", "deadband", "restart guard", "OOM bump", "throttle guard", "no-downsize", "HPA", "pin", "QoS")
+FLAG_STEPS = ("burst", "confidence", "bounds", "max step", "deadband", "restart guard", "OOM bump", "throttle guard", "no-downsize", "HPA", "pin", "QoS",
+              "LimitRange", "opt-out", "VPA")
 TAG_STEPS = {"max step": "step", "deadband": "deadband"}
 RES_TITLE = {"cpu": "CPU", "memory": "memory"}
 
@@ -68,7 +69,7 @@ def _cell(d: Decision, kind: str, r: str) -> str:
         text = num(r, old) if old is not None else "·"
         if wanted != new:
             where = ", ".join(sorted({s.node for s in d.block.shortfalls if s.resource == r})) if d.block else ""
-            text += f" (wants {num(r, wanted)}: no room on {where or 'its node'})"
+            text += f" (wants {num(r, wanted)}: no room {'in' if where.startswith('quota ') else 'on'} {where or 'its node'})"
         elif "deadband" in tags:
             text += " (deadband)"
         return text

@@ -238,3 +238,40 @@ def test_policy_skip_per_resource():
     d = one(build_plan(snap([w]), policy({"skip": ["cpu"]})), "shop/web/app")
     assert (d.recommendation.proposed.requests.cpu, d.recommendation.proposed.requests.memory) == (100, 400 * MI)
     assert steps(d, "opt-out")[0].text == "cpu kept: opted out by the policy (skip: cpu)"
+
+
+# --- the report ------------------------------------------------------------------------
+
+def test_each_guard_shows_in_the_pr_and_in_report_json():
+    from bot.report.json_report import report_dict
+    from bot.report.markdown import render_pr_body
+
+    lr = LimitRange("shop", "bounds", (LimitRangeItem("Container", max=Resources(memory=600 * MI)),))
+    workloads = [
+        app("capped", mem_use=700 * MI),
+        app("web", mem_use=400 * MI),
+        app("auto", mem_use=400 * MI),
+        app("quiet", mem_use=400 * MI, annotations={"rightsizer.io/skip": "true"}),
+        app("a", ns="tight", mem_req=300 * MI, mem_use=400 * MI),
+        app("b", ns="tight", mem_req=300 * MI, mem_use=350 * MI, pods=2),
+    ]
+    vpas = (vpa("Off", [VpaContainer("app", None, Resources(memory=420 * MI))]),
+            Vpa("shop", "auto-vpa", "Deployment", "auto", "Auto"))
+    plan = build_plan(snap(workloads, limit_ranges=(lr,), vpas=vpas, resource_quotas=(quota(850),)), policy())
+    body = render_pr_body(plan)
+    assert "- **memory request · LimitRange**: LimitRange shop/bounds (Container): request capped at the max → 600Mi" in body
+    assert ("- **memory request · VPA**: second opinion: VPA shop/web-vpa (updateMode Off) recommends 420Mi; "
+            "this PR's request is 400Mi") in body
+    blocked = body.split("### Blocked: does not fit")[1].split("###")[0]
+    assert "`tight/b/app` — does not fit: ResourceQuota tight/compute requests.memory would be 1050Mi" in blocked
+    skipped = body.split("### Skipped")[1].split("###")[0]
+    assert "`shop/auto/app` — VPA shop/auto-vpa (updateMode Auto) also sets" in skipped
+    assert '`shop/quiet/app` — opted out by the annotation rightsizer.io/skip: "true"' in skipped
+    report = {d["ref"]: d for d in report_dict(plan)["decisions"]}
+    assert report["shop/capped/app"]["guards"] == ["LimitRange"]
+    assert report["shop/web/app"]["guards"] == ["VPA"]
+    assert report["shop/auto/app"]["guards"] == ["VPA"] and report["shop/auto/app"]["status"] == SKIPPED
+    assert report["shop/quiet/app"]["guards"] == ["opt-out"]
+    assert report["tight/b/app"]["guards"] == ["ResourceQuota"]
+    assert report["tight/b/app"]["block"]["shortfalls"][0]["quotaKey"] == "requests.memory"
+    assert report["tight/a/app"]["guards"] == []
