@@ -224,7 +224,12 @@ def _rollout(raw: Mapping[str, Any] | None) -> Rollout | None:
 
 
 def _limit_range(raw: Mapping[str, Any]) -> LimitRange:
-    return LimitRange(raw["namespace"], raw["name"], tuple(
+    return limit_range(raw["namespace"], raw["name"], raw.get("limits") or ())
+
+
+def limit_range(namespace: str, name: str, limits: Any) -> LimitRange:
+    """A LimitRange from its ``spec.limits`` (quantity strings), as the API and the snapshot file write it."""
+    return LimitRange(namespace, name, tuple(
         LimitRangeItem(
             type=item["type"],
             min=_resources(item.get("min")),
@@ -233,7 +238,7 @@ def _limit_range(raw: Mapping[str, Any]) -> LimitRange:
             default_request=_resources(item.get("defaultRequest")),
             max_ratio={r: float(v) for r, v in (item.get("maxLimitRequestRatio") or {}).items() if r in ("cpu", "memory")},
         )
-        for item in raw.get("limits") or ()
+        for item in limits
     ))
 
 
