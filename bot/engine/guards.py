@@ -126,6 +126,7 @@ def keep_resources(rec: ContainerRecommendation, resources: tuple[str, ...], why
             target = target.with_value(kind, r, rec.current.get(kind, r))
         steps.append(_step("opt-out", r, "both", rec.current.effective_request(r), f"{r} kept: opted out by the {why}"))
     return replace(rec, proposed=proposed, target=target, steps=tuple(steps),
+                   urgent=rec.urgent and "memory" not in resources,  # urgency is a memory upsize
                    warnings=rec.warnings if proposed != rec.current else ())
 
 

@@ -12,24 +12,14 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from bot.engine.fit import pod_request
-from bot.model import QUOTA_KEYS, RESOURCES, ResourceQuota, ResourceSpec, Workload
+from bot.model import QUOTA_KEYS, ResourceQuota, Resources, ResourceSpec, Workload
 
 
 def pod_limits(workload: Workload, specs: Mapping[str, ResourceSpec]) -> tuple[int, int]:
-    """One pod's limits as quota counts them: app containers and sidecars summed, or the largest init container."""
-    out = []
-    for r in RESOURCES:
-        app = side = init_max = 0
-        for c in workload.containers:
-            value = specs[c.name].limits.get(r) or 0
-            if c.sidecar:
-                side += value
-            elif c.init:
-                init_max = max(init_max, value)
-            else:
-                app += value
-        out.append(max(app + side, init_max + side))
-    return out[0], out[1]
+    """One pod's limits as quota counts them: the scheduler's sum (app containers and sidecars, or the largest
+    init container), over limits instead of requests; a container without a limit adds nothing."""
+    as_requests = {name: ResourceSpec(Resources(s.limits.cpu or 0, s.limits.memory or 0)) for name, s in specs.items()}
+    return pod_request(workload, as_requests)
 
 
 def _pods(workload: Workload) -> int:
