@@ -236,7 +236,8 @@ def limit_range(namespace: str, name: str, limits: Any) -> LimitRange:
             max=_resources(item.get("max")),
             default=_resources(item.get("default")),
             default_request=_resources(item.get("defaultRequest")),
-            max_ratio={r: float(v) for r, v in (item.get("maxLimitRequestRatio") or {}).items() if r in ("cpu", "memory")},
+            # a ratio is a plain quantity ("3", "1.5", "1500m"): read as millis, then divided back
+            max_ratio={r: quantity.parse_cpu(v) / 1000 for r, v in (item.get("maxLimitRequestRatio") or {}).items() if r in ("cpu", "memory")},
         )
         for item in limits
     ))

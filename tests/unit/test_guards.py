@@ -275,3 +275,64 @@ def test_each_guard_shows_in_the_pr_and_in_report_json():
     assert report["tight/b/app"]["guards"] == ["ResourceQuota"]
     assert report["tight/b/app"]["block"]["shortfalls"][0]["quotaKey"] == "requests.memory"
     assert report["tight/a/app"]["guards"] == []
+
+
+# --- the snapshot fields -----------------------------------------------------------------
+
+GUARDED = """
+version: 1
+collectedAt: "2026-11-22T06:00:00Z"
+window: 14d
+nodes: [{name: n1, allocatable: {cpu: "4", memory: 16Gi}}]
+workloads:
+  - kind: Deployment
+    namespace: shop
+    name: web
+    kustomization: {name: apps, namespace: flux-system}
+    rollout: {desired: 2, updated: 2, ready: 2}
+    containers: [{name: app, requests: {cpu: 100m}}]
+limitRanges:
+  - namespace: shop
+    name: bounds
+    limits: [{type: Container, max: {memory: 512Mi}, maxLimitRequestRatio: {cpu: "1500m"}}]
+resourceQuotas:
+  - {namespace: shop, name: compute, hard: {cpu: "2", limits.memory: 4Gi, pods: "10"}, used: {cpu: 500m}}
+verticalPodAutoscalers:
+  - namespace: shop
+    name: web
+    targetRef: {kind: Deployment, name: web}
+    updateMode: Off
+    containers: [{name: app, target: {cpu: 120m}}]
+fluxStatus:
+  - {kind: Kustomization, namespace: flux-system, name: apps, ready: "True"}
+"""
+
+
+def test_guard_fields_load_and_round_trip(tmp_path):
+    import json
+
+    from bot.snapshot import load_snapshot, snapshot_from_dict, snapshot_to_dict
+
+    f = tmp_path / "snap.yaml"
+    f.write_text(GUARDED)
+    s = load_snapshot(f)
+    assert s.limit_ranges[0].items[0].max_ratio == {"cpu": 1.5}  # 1500m = 1.5
+    # `cpu` in a quota means requests.cpu; `pods` is not a resource Rightsizer sizes
+    assert s.resource_quotas[0].hard == {"requests.cpu": 2000, "limits.memory": 4 * GI} and s.resource_quotas[0].used == {"requests.cpu": 500}
+    assert s.vpas[0].mode == "Off" and s.vpas[0].container("app").target.cpu == 120  # YAML 1.2: Off is a string
+    assert s.workloads[0].kustomization.name == "apps"
+    assert snapshot_from_dict(json.loads(json.dumps(snapshot_to_dict(s)))) == s
+
+
+def test_a_bad_guard_field_names_its_line_and_field(tmp_path):
+    import pytest
+
+    from bot.errors import InputError
+    from bot.snapshot import load_snapshot
+
+    f = tmp_path / "snap.yaml"
+    f.write_text(GUARDED.replace("    updateMode: Off", "    updateMode: auto"))
+    with pytest.raises(InputError) as exc:
+        load_snapshot(f)
+    line = next(i for i, t in enumerate(f.read_text().splitlines(), 1) if t == "    updateMode: auto")
+    assert (exc.value.line, exc.value.field) == (line, "verticalPodAutoscalers[0].updateMode")
