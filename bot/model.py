@@ -153,8 +153,8 @@ class Rollout:
 
     @property
     def in_progress(self) -> bool:
-        return (not self.generation_observed or not self.revision_current
-                or self.updated < self.desired or self.ready < self.desired)
+        # Pods not ready alone is not a rollout: a container crash-looping on OOM kills must still get its fix.
+        return not self.generation_observed or not self.revision_current or self.updated < self.desired
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,11 @@ def test_a_rollout_in_progress_skips():
     assert d.status == SKIPPED and d.reason == "Deployment rollout in progress (1 of 3 pods updated, 3 ready): try again next run"
     done = app("web", mem_use=400 * MI, rollout=Rollout(desired=3, updated=3, ready=3))
     assert one(build_plan(snap([done]), policy()), "shop/web/app").status == SELECTED
+    # All pods on the new spec, one not ready (crash-looping on OOM kills, say): not a rollout, the fix goes ahead.
+    crashing = app("web", mem_use=400 * MI, rollout=Rollout(desired=3, updated=3, ready=2))
+    assert one(build_plan(snap([crashing]), policy()), "shop/web/app").status == SELECTED
+    unseen = app("web", mem_use=400 * MI, rollout=Rollout(desired=3, updated=3, ready=3, generation_observed=False))
+    assert "new spec not yet observed" in one(build_plan(snap([unseen]), policy()), "shop/web/app").reason
 
 
 # --- opt-out ---------------------------------------------------------------------------
