@@ -273,3 +273,21 @@ def test_kube_state_metrics_only(prom):
     assert d["limited/ratio/app"].recommendation.proposed.requests.cpu == 334
     assert d["tight/b/app"].status == BLOCKED and d["tight/b/app"].block.shortfalls[0].quota_key == "requests.memory"
     assert d["guards/opted-out/app"].status == SKIPPED and "label rightsizer.io/skip" in d["guards/opted-out/app"].reason
+
+
+def test_guard_numbers_in_the_pr_agree_with_report_json(live):
+    import re
+
+    from bot.quantity import in_unit
+
+    _snap, plan, _d, _said, _log = live
+    body = render_pr_body(plan)
+    report = {x["ref"]: x for x in report_dict(plan)["decisions"]}
+    (s,) = report["tight/b/app"]["block"]["shortfalls"]
+    m = re.search(r"`tight/b/app` — does not fit: ResourceQuota tight/compute requests.memory would be (\S+) against its hard (\S+): (\S+) short", body)
+    assert m.groups() == (in_unit("memory", s["used"]), in_unit("memory", s["budget"]), in_unit("memory", s["short"]))
+    vpa = next(st for st in report["guards/vpa-off/app"]["steps"] if st["step"] == "VPA" and st["resource"] == "memory")
+    ours = report["guards/vpa-off/app"]["proposed"]["requests"]["memory"]
+    assert (f"recommends {in_unit('memory', vpa['value'])}; this PR's request is {in_unit('memory', ours)}") in body
+    capped = next(st for st in report["limited/capped/app"]["steps"] if st["step"] == "LimitRange")
+    assert capped["value"] == report["limited/capped/app"]["proposed"]["requests"]["memory"] and capped["text"] in body
