@@ -130,15 +130,19 @@ class Session:
         # A one-off `mode: report|off` (workflow_dispatch) is a look, not a decision: open PRs stay.
         if self.target is not None and not self.cfg.dry_run and self.cfg.mode not in ("report", "off"):
             self._check_budget()
-            for scope in SCOPES:
+            # The node-pool PR goes first so the resources PR can link to it.
+            by_scope: dict[str, Published] = {}
+            for scope in reversed(SCOPES):
                 draft = drafts.get(scope)
                 existing = states.get(scope)
                 if draft is not None and draft.changes > 0 and draft.files:
-                    published.append(publish(self.target, draft, result.report, overrides,
-                                             existing=existing, force=force, reason=reason))
+                    nodes = by_scope.get("nodes")
+                    see_also = nodes.pr_number if scope == "resources" and nodes and nodes.action != "closed" else None
+                    by_scope[scope] = publish(self.target, draft, result.report, overrides, existing=existing,
+                                              force=force, reason=reason, node_pool_pr=see_also)
                 else:
-                    published.append(close_stale(self.target, scope, _empty_reason(result, scope),
-                                                 existing=existing))
+                    by_scope[scope] = close_stale(self.target, scope, _empty_reason(result, scope), existing=existing)
+            published.extend(by_scope[scope] for scope in SCOPES)
         if verification is not None and verification.published is not None:
             published.append(verification.published)
         return RunOutcome(published, changes, report_path, result)
