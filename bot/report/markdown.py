@@ -26,7 +26,7 @@ UNIT = {"cpu": "m", "memory": "Mi"}
 FIELD_OF = {"requests": "request", "limits": "limit"}
 FLAG_STEPS = ("burst", "confidence", "bounds", "max step", "deadband", "restart guard", "OOM bump", "throttle guard", "no-downsize", "HPA", "pin", "QoS",
               "LimitRange", "opt-out", "VPA")
-TAG_STEPS = {"max step": "step", "deadband": "deadband"}
+TAG_STEPS = {"max step": "step", "deadband": "deadband", "LimitRange": "LimitRange"}
 RES_TITLE = {"cpu": "CPU", "memory": "memory"}
 
 
@@ -277,7 +277,7 @@ def summary_counts(plan: Plan) -> str:
     skipped = [d for d in plan.by_status(SKIPPED) if d.reason != OUTSIDE_NAMESPACES]
     return (
         f"{len(sel)} change(s) selected ({up} upsize(s), {len(sel) - up} downsize(s)); "
-        f"{len(plan.by_status(BLOCKED))} blocked by capacity, {len(plan.by_status(OVER_CAP))} waiting for a later PR, "
+        f"{len(plan.by_status(BLOCKED))} blocked by capacity or quota, {len(plan.by_status(OVER_CAP))} waiting for a later PR, "
         f"{len(plan.by_status(REPORT_ONLY))} report-only, {len(skipped)} skipped, "
         f"{len(plan.by_status(UNCHANGED))} already right."
     )
@@ -312,6 +312,8 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
         legend = ["step: the max step per run limited this value (later runs continue)"]
         if any(d.recommendation.urgent for d in sel):
             legend.insert(0, "🚑 memory upsize for a container that restarted or was OOM-killed: goes first")
+        if any(s.name == "LimitRange" for d in sel for s in d.recommendation.steps):
+            legend.append("LimitRange: held within the namespace's LimitRange (see *Why*)")
         if any(d.recommendation.warnings for d in sel):
             legend.append("⚠️ see *Review before merging*")
         out += ["; ".join(legend) + ".", ""]
