@@ -147,6 +147,16 @@ def _meta(kind: str, w: Any) -> WorkloadMeta:
     return WorkloadMeta(labels, annotations, ks, _rollout(kind, w))
 
 
+def _applies_to_long_running_pods(q: Any) -> bool:
+    """A quota with no scope, or only scopes every sized pod is in (NotTerminating, NotBestEffort). Others (Terminating,
+    BestEffort, PriorityClass, …) count other pods, and reading them as the namespace's budget would block for nothing."""
+    spec = q.spec
+    scopes = set(spec.scopes or ()) if spec else set()
+    selector = spec.scope_selector.match_expressions or () if spec and spec.scope_selector else ()
+    return scopes <= {"NotTerminating", "NotBestEffort"} and all(
+        e.scope_name in ("NotTerminating", "NotBestEffort") and e.operator == "Exists" for e in selector)
+
+
 def guard_objects(api: k8s.ApiClient, warnings: list[str]) -> dict[str, Any]:
     """LimitRanges, quotas, VPAs and Flux Ready conditions; LimitRanges and quotas None when not permitted."""
     core, custom = k8s.CoreV1Api(api), k8s.CustomObjectsApi(api)
@@ -164,6 +174,7 @@ def guard_objects(api: k8s.ApiClient, warnings: list[str]) -> dict[str, Any]:
                       quota_values((q.status.hard if q.status and q.status.hard else None) or (q.spec.hard if q.spec else None)),
                       quota_values(q.status.used if q.status else None))
         for q in _items(core.list_resource_quota_for_all_namespaces, "resourcequotas", warnings, missing=missing)
+        if _applies_to_long_running_pods(q)
     )
     vpas = tuple(v for v in (_vpa(o) for o in _custom_items(custom, VPA_API, warnings)) if v is not None)
     flux = tuple(_ready({**o, "kind": kind}) for group, versions, plural, kind in FLUX_APIS

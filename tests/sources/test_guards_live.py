@@ -140,7 +140,10 @@ def api_objects() -> dict[str, list[dict]]:
         "/api/v1/limitranges": [{"metadata": meta("bounds", "limited"), "spec": {"limits": [
             {"type": "Container", "max": {"memory": "512Mi"}, "maxLimitRequestRatio": {"cpu": "3"}}]}}],
         "/api/v1/resourcequotas": [{"metadata": meta("compute", "tight"), "spec": {"hard": {"requests.memory": "1Gi", "pods": "10"}},
-                                    "status": {"hard": {"requests.memory": "1Gi", "pods": "10"}, "used": {"requests.memory": "800Mi", "pods": "2"}}}],
+                                    "status": {"hard": {"requests.memory": "1Gi", "pods": "10"}, "used": {"requests.memory": "800Mi", "pods": "2"}}},
+                                   # counts only pods with activeDeadlineSeconds (Jobs): not the Deployments' budget, not read
+                                   {"metadata": meta("jobs", "tight"), "spec": {"hard": {"requests.memory": "1Mi"}, "scopes": ["Terminating"]},
+                                    "status": {"hard": {"requests.memory": "1Mi"}, "used": {"requests.memory": "0"}}}],
         "/apis/autoscaling.k8s.io/v1/verticalpodautoscalers": [
             {"apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler", "metadata": meta(f"{name}-vpa", "guards"),
              "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}, "updatePolicy": {"updateMode": mode}},
