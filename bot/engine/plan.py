@@ -11,7 +11,7 @@ from typing import Mapping
 
 from bot.engine import guards
 from bot.engine.fit import NodeLimits, Projection, as_resources, node_limits
-from bot.engine.quota import QuotaBook
+from bot.engine.quota import QuotaBook, QuotaUse
 from bot.engine.recommend import ContainerRecommendation, recommend
 from bot.engine.select import Block, Candidate, Selection, select
 from bot.model import ContainerChange, Resources, ResourceSpec, Snapshot, Workload
@@ -83,6 +83,7 @@ class Plan:
     collected_at: str
     unknown_nodes: tuple[str, ...] = ()
     policy: Policy | None = field(default=None, compare=False, repr=False)
+    quotas: tuple[QuotaUse, ...] = ()  # each ResourceQuota key before and after this PR
 
     def by_status(self, status: str) -> list[Decision]:
         return [d for d in self.decisions if d.status == status]
@@ -186,6 +187,7 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
         collected_at=snapshot.collected_at,
         unknown_nodes=selection.unknown_nodes,
         policy=policy,
+        quotas=quotas.uses(_final_specs(snapshot, decisions)) if quotas else (),
     )
 
 
@@ -213,6 +215,15 @@ def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision
     pick = {k: i for i, k in enumerate(sel.over_cap)}
     waiting = sorted((d for d in out if d.status == OVER_CAP), key=lambda d: pick.get(d.uid, len(pick)))
     return chosen + waiting + [d for d in out if d.status not in (SELECTED, OVER_CAP)]
+
+
+def _final_specs(snapshot: Snapshot, decisions: list[Decision]) -> dict[tuple, dict[str, ResourceSpec]]:
+    """Every workload's container specs once this PR is merged: the selected proposals, the rest as they are."""
+    specs = {w.key: {c.name: c.resources for c in w.containers} for w in snapshot.workloads}
+    for d in decisions:
+        if d.status == SELECTED and d.recommendation is not None:
+            specs[d.workload.key][d.container] = d.recommendation.proposed
+    return specs
 
 
 def _with(d: Decision, status: str, reason: str, notes: tuple[str, ...]) -> Decision:

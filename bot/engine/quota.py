@@ -9,6 +9,7 @@ state after the rollout; a rolling update's surge pod needs one more pod's worth
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from bot.engine.fit import pod_request
@@ -31,6 +32,18 @@ def totals(workload: Workload, specs: Mapping[str, ResourceSpec]) -> dict[str, i
     n = _pods(workload)
     req, lim = pod_request(workload, specs), pod_limits(workload, specs)
     return {"requests.cpu": req[0] * n, "requests.memory": req[1] * n, "limits.cpu": lim[0] * n, "limits.memory": lim[1] * n}
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    """One quota key of one ResourceQuota: what the namespace counts now, after this PR, and the hard value."""
+
+    namespace: str
+    name: str
+    key: str  # requests.cpu, requests.memory, limits.cpu, limits.memory
+    hard: int
+    before: int
+    after: int
 
 
 class QuotaBook:
@@ -75,3 +88,15 @@ class QuotaBook:
                 if used > q.hard[key]:
                     out.append((q, key, used))
         return out
+
+    def uses(self, specs: Mapping[tuple, Mapping[str, ResourceSpec]]) -> tuple[QuotaUse, ...]:
+        """Each quota key before and after the given final specs (the quota table of the PR)."""
+        out = []
+        for ns, quotas in self.quotas.items():
+            grown = self._grown(specs, ns)
+            for q in quotas:
+                for key in QUOTA_KEYS:
+                    if key in q.hard:
+                        before = q.used.get(key, 0)
+                        out.append(QuotaUse(ns, q.name, key, q.hard[key], before, before + grown[key]))
+        return tuple(out)

@@ -106,6 +106,9 @@ def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, An
     }
     if plan.unknown_nodes:
         out["unknownNodes"] = list(plan.unknown_nodes)
+    if plan.quotas:
+        out["quotas"] = [{"namespace": q.namespace, "name": q.name, "key": q.key, "hard": q.hard, "before": q.before, "after": q.after}
+                         for q in plan.quotas]
     if extra:
         out.update(extra)
     return out

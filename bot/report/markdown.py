@@ -200,6 +200,18 @@ def node_table(nodes: Iterable[NodeReport], cluster: NodeReport) -> list[str]:
     return rows
 
 
+def quota_table(plan: Plan) -> list[str]:
+    """ResourceQuota headroom, the namespace's budget: what it counts before and after this PR, against hard."""
+    if not plan.quotas:
+        return []
+    rows = ["| ResourceQuota | Key | Used before → after | Hard |", "|---|---|---:|---:|"]
+    for q in plan.quotas:
+        r = q.key.split(".")[1]
+        flag = " ⚠️" if q.after > q.hard else ""
+        rows.append(f"| {code(q.namespace + '/' + q.name)} | {q.key} | {in_unit(r, q.before)} → {in_unit(r, q.after)}{flag} | {in_unit(r, q.hard)} |")
+    return ["#### Quota headroom", ""] + rows + [""]
+
+
 def over_budget_sentences(plan: Plan) -> list[str]:
     out = []
     for n in list(plan.nodes) + [plan.cluster]:
@@ -326,6 +338,7 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
             out += [f"Rationale for {len(sel) - len(shown)} more change(s) is in report.json and the step summary" + (f" ({details_url})" if details_url else "") + ".", ""]
     out += files_section(files)
     out += ["### Node fit", ""] + node_table(plan.nodes, plan.cluster) + [""]
+    out += quota_table(plan)
     out += [f"#### {CHART_TITLE}", "", node_charts({"nodes": nodes_dicts(plan.nodes)}), ""]
     if node_pool_note:
         out += [node_pool_note, ""]

@@ -292,5 +292,10 @@ def test_guard_numbers_in_the_pr_agree_with_report_json(live):
     vpa = next(st for st in report["guards/vpa-off/app"]["steps"] if st["step"] == "VPA" and st["resource"] == "memory")
     ours = report["guards/vpa-off/app"]["proposed"]["requests"]["memory"]
     assert (f"recommends {in_unit('memory', vpa['value'])}; this PR's request is {in_unit('memory', ours)}") in body
+    # the quota table: 800Mi used, a's +200Mi in this PR → 1000Mi of 1024Mi (report.json has the same bytes)
+    (q,) = report_dict(plan)["quotas"]
+    assert (q["key"], q["before"], q["after"], q["hard"]) == ("requests.memory", 800 * MI, 1000 * MI, 1024 * MI)
+    row = f"| `tight/compute` | requests.memory | {in_unit('memory', q['before'])} → {in_unit('memory', q['after'])} | {in_unit('memory', q['hard'])} |"
+    assert row == "| `tight/compute` | requests.memory | 800Mi → 1000Mi | 1024Mi |" and row in body
     capped = next(st for st in report["limited/capped/app"]["steps"] if st["step"] == "LimitRange")
     assert capped["value"] == report["limited/capped/app"]["proposed"]["requests"]["memory"] and capped["text"] in body

@@ -119,6 +119,9 @@ def test_quota_holds_back_one_of_two_upsizes():
     (s,) = d.block.shortfalls
     assert (s.node, s.quota_key, s.used, s.budget, s.short) == ("quota tight/compute", "requests.memory", 1050 * MI, 1000 * MI, 50 * MI)
     assert d.block.fits_on is None and not d.block.needs_nodes  # another node would not help
+    # The quota table: 850Mi used, a's +100Mi in this PR → 950Mi of 1000Mi.
+    (use,) = plan.quotas
+    assert (use.key, use.before, use.after, use.hard) == ("requests.memory", 850 * MI, 950 * MI, 1000 * MI)
     assert ("ResourceQuota tight/compute requests.memory would be 1050Mi against its hard 1000Mi: 50Mi short" in d.reason
             and "Raise the hard requests.memory of ResourceQuota tight/compute, or free room in namespace tight." in d.reason and "add a node" not in d.reason)
 
