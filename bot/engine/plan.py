@@ -169,7 +169,8 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
         if d.status == "candidate" and d.recommendation is not None
     ]
     quotas = QuotaBook(snapshot.resource_quotas, snapshot.workloads) if snapshot.resource_quotas else None
-    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes, quotas)
+    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes,
+                       include=frozenset(policy.overrides.includes), quotas=quotas)
     decisions = _apply_selection(decisions, selection)
     return Plan(
         decisions=tuple(decisions),
