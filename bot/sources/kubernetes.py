@@ -53,8 +53,7 @@ def paged(fn: Callable[..., Any], **kw) -> Iterator[Any]:
 
 
 def _no_permission(what: str, status: int) -> str:
-    return (f"no permission to list {what} (HTTP {status}): going on without them; "
-            f"deploy/rbac/rightsizer-reader.yaml grants `list` on it")
+    return f"no permission to list {what} (HTTP {status}): going on without them; deploy/rbac/rightsizer-reader.yaml grants it"
 
 
 def _items(fn, what: str, warnings: list[str], required: bool = False, missing: list[str] | None = None) -> list[Any]:

@@ -259,7 +259,8 @@ def test_annotation_skipped_and_every_guard_in_the_pr_and_report(live):
 def test_missing_permission_is_a_warning_and_kube_state_metrics_fills_in(prom):
     snap, said, _log = collect(prom, errors={"/api/v1/limitranges": 403, "/apis/autoscaling.k8s.io/v1/verticalpodautoscalers": 403})
     warnings = [s for s in said if s.startswith("warning:")]
-    assert any("no permission to list limitranges (HTTP 403)" in w for w in warnings)
+    assert ("warning: no permission to list limitranges (HTTP 403): going on without them; "
+            "deploy/rbac/rightsizer-reader.yaml grants it") in warnings
     assert any("no permission to list verticalpodautoscalers.autoscaling.k8s.io (HTTP 403)" in w for w in warnings)
     assert "limitranges: 1 from kube-state-metrics" in said and snap.vpas == ()
     plan = build_plan(snap, POLICY)
