@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from bot.gitops.mapping import MappingResult, Target
 from bot.gitops.patch import FIELD_ORDER, PatchError, read_spec, set_field_reusing
@@ -50,9 +50,30 @@ def patch_text(text: str, items: Sequence[tuple[ContainerChange, Target]]) -> st
     return text
 
 
-def verify(text: str, items: Sequence[tuple[ContainerChange, Target]]) -> str | None:
-    """None when every target reads back exactly the wanted values; else what differs."""
+def _plain(node: Any, skip: set, path: tuple = (), depth: int = 0) -> Any:
+    """The data of a parsed document as plain values, without the blocks at ``skip`` (the ones we edit)."""
+    if depth > 200:
+        return "…"
+    if isinstance(node, dict):
+        return {k: _plain(v, skip, path + (k,), depth + 1) for k, v in node.items() if path + (k,) not in skip}
+    if isinstance(node, list):
+        return [_plain(v, skip, path + (i,), depth + 1) for i, v in enumerate(node) if path + (i,) not in skip]
+    return node
+
+
+def verify(text: str, items: Sequence[tuple[ContainerChange, Target]], before: str | None = None) -> str | None:
+    """None when every target reads back exactly the wanted values and (given ``before``) every other
+    value in the file is what it was; else what differs. The second check is what catches an insertion
+    that landed inside a neighbouring value (a block scalar, a multi-line flow list)."""
     docs = parse_documents(text)
+    if before is not None:
+        old = parse_documents(before)
+        if len(old) != len(docs):
+            return f"the edit changed the number of YAML documents ({len(old)} → {len(docs)})"
+        for i, (a, b) in enumerate(zip(old, docs)):
+            skip = {t.block for _, t in items if t.doc == i}
+            if _plain(a, skip) != _plain(b, skip):
+                return f"the edit changed values outside the resources blocks it meant to set (document {i})"
     for change, target in items:
         got = read_spec(docs[target.doc], target.block)
         for (kind, resource), want in _wanted(change).items():
@@ -74,7 +95,7 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
         try:
             text = before.decode("utf-8")
             after_text = patch_text(text, items)
-            problem = verify(after_text, items)
+            problem = verify(after_text, items, text)
         except (PatchError, YamlFileError, UnicodeDecodeError, IndexError) as exc:
             problem = str(exc)
         if problem:

@@ -7,6 +7,7 @@ document separators — which no YAML dumper can promise.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,56 @@ def end_line(node: Any) -> int:
             if isinstance(value, (CommentedMap, CommentedSeq)) and len(value):
                 last = max(last, end_line(value))
     return last
+
+
+_KEEP_SCALAR = re.compile(r"(?:^|[:\-?]\s+)(?:&\S+\s+)?(?:!\S*\s+)?[|>](?:[1-9]?\+|\+[1-9]?)\s*(?:#.*)?$")
+
+
+def block_end(lines: list[str], node: Any) -> int:
+    """0-based last line of a block mapping's content, read from the text.
+
+    ruamel gives only where each value *starts*; a block scalar (`|`, `>-`, `|2+`), a plain or quoted
+    scalar folded over lines, or a flow collection whose closing bracket sits on a later line goes on
+    past that. Everything indented deeper than the mapping's keys belongs to it, as do sequence items
+    and flow closers at the keys' own column; a line indented less (or a document marker) ends it.
+    Comment lines at the keys' column that end the mapping are left after it, with what they introduce.
+    A keep-chomped block scalar (`|+`) owns its trailing blank lines, so they stay inside too.
+    """
+    last = end_line(node)
+    if not isinstance(node, CommentedMap) or not len(node):
+        return last
+    col = node.lc.key(next(iter(node)))[1]
+    i = last + 1
+    while i < len(lines):
+        line = lines[i].rstrip("\r\n")
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip(" "))
+        if not stripped:
+            i += 1
+            continue
+        if indent == 0 and (line.startswith("---") or line.startswith("...")) and line[3:4] in ("", " ", "\t"):
+            break
+        if indent < col:
+            break
+        if indent > col or stripped[0] in "-]}" or not stripped.startswith("#"):
+            last = i
+        i += 1
+    if _KEEP_SCALAR.search(_last_value_line(lines, node)):
+        while last + 1 < i and not lines[last + 1].strip():
+            last += 1
+    return last
+
+
+def _last_value_line(lines: list[str], node: CommentedMap) -> str:
+    """The text of the line where the last (deepest, last) value of a block mapping starts."""
+    while True:
+        key = list(node)[-1]
+        value = node[key]
+        if isinstance(value, CommentedMap) and len(value) and not is_flow(value):
+            node = value
+            continue
+        line = node.lc.value(key)[0]
+        return lines[line].rstrip("\r\n") if line < len(lines) else ""
 
 
 def is_flow(node: Any) -> bool:
