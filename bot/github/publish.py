@@ -293,6 +293,7 @@ def publish(
         summary_lines=tuple(draft.summary_lines),
         paused=False,
         last_command=old.last_command,
+        changes=tuple(getattr(draft, "records", ()) or ()),  # what verification checks after the merge
     )
     text = prbody.compose(draft.body, report, new_state, target.run_url)
 
