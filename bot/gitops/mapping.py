@@ -7,8 +7,11 @@ Rules, in order (the first that applies decides; nothing is guessed silently):
      controller is the one whose rendered name is the workload's: `<release>` for a
      controller named like the release, `main`, or the only one; `<release>-<c>` otherwise;
    - app-template 1.x: the root `resources`;
-   - a chart in the built-in table or `gitops.charts`;
-   - any other chart with a root `resources` and a one-container workload;
+   - a `gitops.charts` policy entry naming the chart (and the workload/container), else the
+     component of the chart table (bot/gitops/charts.py) that names the workload and container;
+   - any other chart maps nothing: the reason gives the policy snippet to add (a root
+     `resources` is never assumed to be the container's: cilium's is the agent's, not the operator's);
+   two containers landing on one block are both refused (one value cannot fit both);
    inline `spec.values` win over values files from `valuesFrom` (as in Flux);
 3. a plain manifest with the workload's kind and name (and namespace, from the
    file, its kustomization or the Flux Kustomization), preferring a kustomize
@@ -17,31 +20,17 @@ Rules, in order (the first that applies decides; nothing is guessed silently):
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from bot.gitops.charts import chart_components, component_for, fullnames
 from bot.gitops.discover import HelmRelease, Inventory, Manifest
 from bot.gitops.yamldoc import get_path, shared_along
 from bot.model import ContainerChange
 
 APP_TEMPLATE = ("app-template",)
-# chart → [(workload-name glob, values paths)]; {container} is the container's name.
-BUILTIN_CHARTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "spegel": [("*", ("resources",))],
-    "descheduler": [("*", ("resources",))],
-    "reloader": [("*", ("reloader.deployment.resources",))],
-    "csi-driver-nfs": [("*-controller", ("controller.resources.{container}",)), ("*-node", ("node.resources.{container}",))],
-    "ingress-nginx": [("*-defaultbackend", ("defaultBackend.resources",)), ("*", ("controller.resources",))],
-    "cert-manager": [
-        ("*-webhook", ("webhook.resources",)),
-        ("*-cainjector", ("cainjector.resources",)),
-        ("*-startupapicheck", ("startupapicheck.resources",)),
-        ("*", ("resources",)),
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -119,35 +108,64 @@ def _app_template_target(inv: Inventory, hr: HelmRelease, change: ContainerChang
     return f"container {change.container} is not under controllers.{ctrl}.{section} of HelmRelease {hr.ref}"
 
 
-def _chart_paths(inv: Inventory, hr: HelmRelease, workload: str) -> tuple[str, ...]:
-    for cp in inv.config.charts:
-        if cp.chart == hr.chart:
-            return cp.paths
-    for pattern, paths in BUILTIN_CHARTS.get(hr.chart, []):
-        if fnmatch.fnmatchcase(workload, pattern):
-            return paths
-    return ()
+def _values_blocks(inv: Inventory, roots: list) -> list[str]:
+    """Dotted paths of the `resources` mappings in a release's values (to offer in a snippet)."""
+    out: list[str] = []
+
+    def walk(node: Any, path: tuple) -> None:
+        if len(out) >= 8 or len(path) > 12:
+            return
+        if isinstance(node, CommentedMap):
+            for k, v in node.items():
+                if k == "resources" and isinstance(v, CommentedMap):
+                    out.append(".".join(map(str, path + (k,))))
+                else:
+                    walk(v, path + (k,))
+
+    for r in roots:
+        walk(_exists(inv, r.file, r.doc, r.path), ())
+    return list(dict.fromkeys(out))
 
 
-def _chart_target(inv: Inventory, hr: HelmRelease, change: ContainerChange, single_container: bool) -> Target | str:
+def _snippet(inv: Inventory, hr: HelmRelease, change: ContainerChange, roots: list) -> str:
+    """The exact policy entry that would map this container; the path is the user's to give."""
+    blocks = _values_blocks(inv, roots)
+    entry = (f"gitops: {{charts: [{{chart: {hr.chart or '?'}, workload: {change.workload}, "
+             f"container: {change.container}, valuesPath: <path>.resources}}]}}")
+    return f"add a mapping to the policy: `{entry}`" + (
+        f" (resources blocks in its values: {', '.join(blocks)})" if blocks else "")
+
+
+def _policy_paths(inv: Inventory, hr: HelmRelease, change: ContainerChange) -> tuple[str, ...]:
+    return tuple(p for cp in inv.config.charts if cp.chart == hr.chart and cp.matches(change.workload, change.container)
+                 for p in cp.paths)
+
+
+def _chart_target(inv: Inventory, hr: HelmRelease, change: ContainerChange) -> Target | str:
     roots = [r for r in hr.values if r.file in inv.files]
     if not roots:
         return f"HelmRelease {hr.ref} has no values in Git to patch"
-    paths = _chart_paths(inv, hr, change.workload)
+    paths, source = _policy_paths(inv, hr, change), "gitops.charts"
+    if not paths:
+        components = chart_components(hr.chart)
+        if components is None:
+            return f"chart {hr.chart or '?'} of HelmRelease {hr.ref} is not in the chart table; " + _snippet(inv, hr, change, roots)
+        names = fullnames(hr.release_name, hr.chart, _exists(inv, roots[0].file, roots[0].doc, roots[0].path))
+        comp = component_for(components, hr.version, names, change.workload, change.container, change.init)
+        if comp is None:
+            what = f"{'init container' if change.init else 'container'} {change.container} of {change.kind} {change.workload}"
+            return f"chart {hr.chart} of HelmRelease {hr.ref}: no component of the chart table sizes {what}; " + _snippet(inv, hr, change, roots)
+        paths, source = (comp.path,), "chart table"
     for p in paths:
         rel = _dotted(p.format(container=change.container))
         for r in roots:
             if isinstance(_exists(inv, r.file, r.doc, r.path + rel), CommentedMap):
-                return Target(r.file, r.doc, r.path + rel, f"HelmRelease {hr.ref} (chart {hr.chart}), {'.'.join(map(str, rel))}")
+                return Target(r.file, r.doc, r.path + rel, f"HelmRelease {hr.ref} (chart {hr.chart}, {source}), {'.'.join(map(str, rel))}")
         for r in roots:
             if isinstance(_exists(inv, r.file, r.doc, r.path + rel[:-1]), CommentedMap) or len(rel) == 1:
-                return Target(r.file, r.doc, r.path + rel, f"HelmRelease {hr.ref} (chart {hr.chart}), {'.'.join(map(str, rel))} (added)")
-    if not paths and single_container:
-        for r in roots:
-            if isinstance(_exists(inv, r.file, r.doc, r.path + ("resources",)), CommentedMap):
-                return Target(r.file, r.doc, r.path + ("resources",), f"HelmRelease {hr.ref} (chart {hr.chart or '?'}), root resources")
-    hint = "add a gitops.charts entry with its valuesPath" if not paths else "none of its values paths exist"
-    return f"chart {hr.chart or '?'} of HelmRelease {hr.ref}: don't know where it sizes {change.container} ({hint})"
+                return Target(r.file, r.doc, r.path + rel, f"HelmRelease {hr.ref} (chart {hr.chart}, {source}), {'.'.join(map(str, rel))} (added)")
+    return (f"chart {hr.chart} of HelmRelease {hr.ref} sizes {change.container} at {' or '.join(paths)}, "
+            "whose parent is not in the values in Git (add it, or map the container explicitly)")
 
 
 def _container_index(inv: Inventory, m: Manifest, container: str, init: bool) -> int | None:
@@ -182,7 +200,17 @@ def _manifest_target(inv: Inventory, change: ContainerChange) -> Target | str:
     return Target(m.file, m.doc, m.pod_spec + (section, i, "resources"), how)
 
 
-def target_for(inv: Inventory, change: ContainerChange, single_container: bool = True) -> Target | str:
+def _is_app_template(inv: Inventory, hr: HelmRelease) -> bool:
+    """app-template by name, or a chart outside the table and the policy whose values have app-template's
+    `controllers` (an OCI chart whose repository is not in Git): never a table chart built on it (immich)."""
+    if hr.chart in APP_TEMPLATE:
+        return True
+    if chart_components(hr.chart) is not None or any(cp.chart == hr.chart for cp in inv.config.charts):
+        return False
+    return any(isinstance(_exists(inv, r.file, r.doc, r.path + ("controllers",)), CommentedMap) for r in hr.values if r.file in inv.files)
+
+
+def target_for(inv: Inventory, change: ContainerChange) -> Target | str:
     inv.need(change.workload, change.helm_release.name if change.helm_release else "")
     for em in inv.config.mappings:
         if em.matches(change.namespace, change.workload, change.container):
@@ -194,10 +222,10 @@ def target_for(inv: Inventory, change: ContainerChange, single_container: bool =
     if change.helm_release and hr is None:
         return f"HelmRelease {change.helm_release.namespace}/{change.helm_release.name} not found in the repository (or found twice)"
     if hr is not None:
-        if hr.chart in APP_TEMPLATE or any(_exists(inv, r.file, r.doc, r.path + ("controllers",)) is not None for r in hr.values if r.file in inv.files):
+        if _is_app_template(inv, hr):
             target = _app_template_target(inv, hr, change)
         else:
-            target = _chart_target(inv, hr, change, single_container)
+            target = _chart_target(inv, hr, change)
         if isinstance(target, Target) and hr.target_paths:
             target = Target(target.file, target.doc, target.block, target.how,
                             target.warnings + (f"HelmRelease {hr.ref} also takes values from valuesFrom targetPath ({', '.join(hr.target_paths)}), which may override this",))
@@ -213,17 +241,29 @@ def _unshared(inv: Inventory, target: Target) -> Target | str:
     return target
 
 
-def map_changes(inv: Inventory, changes: Sequence[ContainerChange], containers_per_workload: dict | None = None) -> MappingResult:
+def map_changes(inv: Inventory, changes: Sequence[ContainerChange]) -> MappingResult:
     result = MappingResult()
+    found: list[tuple[ContainerChange, Target]] = []
     for change in changes:
-        single = True if containers_per_workload is None else containers_per_workload.get((change.namespace, change.workload), 1) == 1
-        target = target_for(inv, change, single)
+        target = target_for(inv, change)
         if isinstance(target, Target):
             target = _unshared(inv, target)
         if isinstance(target, Target):
-            result.mapped.append((change, target))
+            found.append((change, target))
         else:
             result.unmapped.append((change, target))
+    # One values block that sizes two containers (a chart's DaemonSet and Deployment sharing `resources`, or
+    # two mappings to one path) cannot take both values: writing one would resize the other. Refuse both.
+    by_block: dict[tuple, list[ContainerChange]] = {}
+    for change, target in found:
+        by_block.setdefault((target.file, target.doc, target.block), []).append(change)
+    for change, target in found:
+        sharing = [c.ref for c in by_block[(target.file, target.doc, target.block)] if c.ref != change.ref]
+        if sharing:
+            result.unmapped.append((change, f"the block {'.'.join(map(str, target.block))} in {target.file} also sizes "
+                                            f"{', '.join(sharing)}; one value cannot fit both (give each its own block, or map them explicitly)"))
+        else:
+            result.mapped.append((change, target))
     return result
 
 
@@ -251,10 +291,13 @@ def all_targets(inv: Inventory) -> list[tuple[str, Target]]:
                                 block = r.path + ("controllers", c, section, name, "resources")
                                 out.append((f"{hr.ref} {c}/{name}", Target(r.file, r.doc, block, "app-template")))
                 continue
-            chart_paths = [p for patterns in BUILTIN_CHARTS.get(hr.chart, []) for p in patterns[1]]
-            chart_paths += [p for cp in inv.config.charts if cp.chart == hr.chart for p in cp.paths]
+            if _is_app_template(inv, hr):
+                chart_paths = ["resources"]  # app-template 1.x
+            else:
+                chart_paths = [c.path for c in chart_components(hr.chart) or ()]
+                chart_paths += [p for cp in inv.config.charts if cp.chart == hr.chart for p in cp.paths]
             seen = set()
-            for p in chart_paths or ["resources"]:
+            for p in chart_paths:
                 if "{container}" in p:
                     parent = _exists(inv, r.file, r.doc, r.path + _dotted(p.split(".{container}")[0]))
                     names = [k for k, v in parent.items() if isinstance(v, CommentedMap)] if isinstance(parent, CommentedMap) else []

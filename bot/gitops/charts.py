@@ -1,0 +1,275 @@
+"""The chart table: which values block sizes which component of a chart.
+
+A chart maps a container only through a component that names it — by the
+workload the chart renders (`{fullname}` is the chart's full name: the
+`fullnameOverride`, the release, `<release>-<chart>` or `<release>-<nameOverride>`)
+and by the container's name — never by "the only `resources` in the values".
+A workload or container of a known chart that no component names is not
+mapped: the root `resources` of cilium is the agent's, not the operator's.
+
+Every path was taken from the chart's own values.yaml (chart and version in
+docs/gitops.md). ``since`` makes a component version-aware: a chart that
+moved a key keeps both entries, the newer one first.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+
+@dataclass(frozen=True)
+class Component:
+    workload: str  # glob over the rendered workload name; {fullname} expands to each full-name candidate
+    path: str  # values path of the resources block
+    container: str = "*"  # glob over the container name
+    init: bool = False  # an init container's block
+    since: str = ""  # first chart version with this path ("" = any)
+
+
+def _c(workload: str, path: str, container: str = "*", init: bool = False, since: str = "") -> Component:
+    return Component(workload, path, container, init, since)
+
+
+def single(path: str = "resources", container: str = "*") -> tuple[Component, ...]:
+    """A chart that renders one workload, named its full name, sized at ``path``."""
+    return (_c("{fullname}", path, container),)
+
+
+def _app_template_sub(key: str, suffix: str) -> Component:
+    """A subchart built on bjw-s app-template under ``key`` (its controller `main`, container `main`)."""
+    return _c(f"*-{suffix}", f"{key}.controllers.main.containers.main.resources")
+
+
+KPS = (
+    _c("prometheus-*-prometheus", "prometheus.prometheusSpec.resources", "prometheus"),
+    _c("prometheus-*-prometheus", "prometheus.prometheusSpec.thanos.resources", "thanos-sidecar"),
+    _c("prometheus-*-prometheus", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
+    _c("prometheus-*-prometheus", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
+    _c("alertmanager-*-alertmanager", "alertmanager.alertmanagerSpec.resources", "alertmanager"),
+    _c("alertmanager-*-alertmanager", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
+    _c("alertmanager-*-alertmanager", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
+    _c("*-operator", "prometheusOperator.resources"),
+    _c("*-admission-create", "prometheusOperator.admissionWebhooks.patch.resources"),
+    _c("*-admission-patch", "prometheusOperator.admissionWebhooks.patch.resources"),
+    _c("*-kube-state-metrics", "kube-state-metrics.resources"),
+    _c("*-prometheus-node-exporter", "prometheus-node-exporter.resources"),
+    _c("*-grafana", "grafana.resources", "grafana"),
+    _c("*-grafana", "grafana.sidecar.resources", "grafana-sc-*"),
+)
+
+CILIUM = (
+    _c("cilium", "resources", "cilium-agent"),
+    _c("cilium", "initResources", init=True, since="1.14.0"),
+    _c("cilium-operator", "operator.resources"),
+    _c("hubble-relay", "hubble.relay.resources"),
+    _c("hubble-ui", "hubble.ui.frontend.resources", "frontend"),
+    _c("hubble-ui", "hubble.ui.backend.resources", "backend"),
+    _c("cilium-envoy", "envoy.resources"),
+    _c("cilium-node-init", "nodeinit.resources"),
+    _c("clustermesh-apiserver", "clustermesh.apiserver.resources", "apiserver"),
+)
+
+# chart → components, most specific first (the first that names the workload and container decides).
+CHARTS: dict[str, tuple[Component, ...]] = {
+    "kube-prometheus-stack": KPS,
+    "cilium": CILIUM,
+    "cert-manager": (
+        _c("{fullname}-webhook", "webhook.resources"),
+        _c("{fullname}-cainjector", "cainjector.resources"),
+        _c("{fullname}-startupapicheck", "startupapicheck.resources"),
+        _c("{fullname}", "resources"),
+    ),
+    "external-secrets": (
+        _c("{fullname}-webhook", "webhook.resources"),
+        _c("{fullname}-cert-controller", "certController.resources"),
+        _c("{fullname}", "resources"),
+    ),
+    "external-dns": (
+        _c("{fullname}", "provider.webhook.resources", "webhook", since="1.14.0"),
+        _c("{fullname}", "resources", "external-dns"),
+    ),
+    "ingress-nginx": (
+        _c("{fullname}-defaultbackend", "defaultBackend.resources"),
+        _c("{fullname}-controller", "controller.resources", "controller"),
+        _c("{fullname}-admission-create", "controller.admissionWebhooks.createSecretJob.resources"),
+        _c("{fullname}-admission-patch", "controller.admissionWebhooks.patchWebhookJob.resources"),
+    ),
+    "metallb": (
+        _c("{fullname}-controller", "controller.resources", "controller"),
+        _c("{fullname}-speaker", "speaker.resources", "speaker"),
+        _c("{fullname}-speaker", "speaker.frr.resources", "frr"),
+        _c("{fullname}-speaker", "speaker.reloader.resources", "reloader"),
+        _c("{fullname}-speaker", "speaker.frrMetrics.resources", "frr-metrics"),
+        _c("{fullname}-frr-k8s", "frr-k8s.frr.resources", "frr"),
+        _c("{fullname}-frr-k8s", "frr-k8s.reloader.resources", "reloader"),
+        _c("{fullname}-frr-k8s", "frr-k8s.frrMetrics.resources", "frr-metrics"),
+        _c("{fullname}-frr-k8s-statuscleaner", "frr-k8s.frrStatus.resources"),
+    ),
+    "longhorn": (
+        _c("longhorn-manager", "longhornManager.resources", "longhorn-manager"),
+        _c("longhorn-driver-deployer", "longhornDriver.resources"),
+        _c("longhorn-ui", "longhornUI.resources"),
+    ),
+    "rook-ceph": (_c("rook-ceph-operator", "resources", "rook-ceph-operator"),),
+    "democratic-csi": (
+        _c("{fullname}-controller", "controller.driver.resources", "csi-driver"),
+        _c("{fullname}-controller", "controller.externalProvisioner.resources", "external-provisioner"),
+        _c("{fullname}-controller", "controller.externalResizer.resources", "external-resizer"),
+        _c("{fullname}-controller", "controller.externalSnapshotter.resources", "external-snapshotter"),
+        _c("{fullname}-node", "node.driver.resources", "csi-driver"),
+        _c("{fullname}-node", "node.driverRegistrar.resources", "driver-registrar"),
+    ),
+    "openebs": (
+        _c("*-localpv-provisioner", "localpv-provisioner.localpv.resources"),
+    ),
+    "tailscale-operator": (_c("operator", "operatorConfig.resources", "operator"),),
+    "gateway-helm": (
+        _c("envoy-gateway", "deployment.envoyGateway.resources", "envoy-gateway"),
+        _c("*-certgen", "certgen.job.resources"),
+    ),
+    "immich": (
+        _app_template_sub("server", "server"),
+        _app_template_sub("machine-learning", "machine-learning"),
+        _app_template_sub("valkey", "valkey"),
+        _app_template_sub("redis", "redis"),
+    ),
+    "authentik": (
+        _c("{fullname}-server", "server.resources"),
+        _c("{fullname}-worker", "worker.resources"),
+    ),
+    "traefik": single(),
+    "grafana": (
+        _c("{fullname}", "resources", "grafana"),
+        _c("{fullname}", "sidecar.resources", "grafana-sc-*"),
+        _c("{fullname}", "initChownData.resources", "init-chown-data", init=True),
+        _c("{fullname}", "downloadDashboards.resources", "download-dashboards", init=True),
+    ),
+    "loki": (
+        _c("{fullname}", "singleBinary.resources", "loki"),
+        _c("{fullname}-write", "write.resources", "loki"),
+        _c("{fullname}-read", "read.resources", "loki"),
+        _c("{fullname}-backend", "backend.resources", "loki"),
+        _c("{fullname}-gateway", "gateway.resources", "nginx"),
+        _c("{fullname}-chunks-cache", "chunksCache.resources", "memcached"),
+        _c("{fullname}-results-cache", "resultsCache.resources", "memcached"),
+        _c("{fullname}-canary", "lokiCanary.resources"),
+        _c("{fullname}*", "sidecar.resources", "loki-sc-rules"),
+    ),
+    "vector": single(),
+    "victoria-metrics-k8s-stack": (
+        _c("vmsingle-{fullname}", "vmsingle.spec.resources", "vmsingle"),
+        _c("vmagent-{fullname}", "vmagent.spec.resources", "vmagent"),
+        _c("vmalertmanager-{fullname}", "alertmanager.spec.resources", "alertmanager"),
+        _c("vmalert-{fullname}", "vmalert.spec.resources", "vmalert"),
+        _c("*-victoria-metrics-operator", "victoria-metrics-operator.resources"),
+        _c("*-kube-state-metrics", "kube-state-metrics.resources"),
+        _c("*-prometheus-node-exporter", "prometheus-node-exporter.resources"),
+        _c("*-grafana", "grafana.resources", "grafana"),
+    ),
+    "victoria-metrics-single": (_c("{fullname}-server", "server.resources"),),
+    "victoria-logs-single": (_c("{fullname}-server", "server.resources"),),
+    "victoria-logs-collector": single(),
+    "victoria-metrics-operator": single(),
+    "cloudnative-pg": single(),
+    "dragonfly-operator": (_c("{fullname}", "manager.resources", "manager"),),
+    "spegel": single(),
+    "descheduler": single(),
+    "reloader": single("reloader.deployment.resources"),
+    "csi-driver-nfs": (
+        _c("csi-nfs-controller", "controller.resources.nfs", "nfs"),
+        _c("csi-nfs-controller", "controller.resources.csiProvisioner", "csi-provisioner"),
+        _c("csi-nfs-controller", "controller.resources.csiSnapshotter", "csi-snapshotter"),
+        _c("csi-nfs-controller", "controller.resources.livenessProbe", "liveness-probe"),
+        _c("csi-nfs-node", "node.resources.nfs", "nfs"),
+        _c("csi-nfs-node", "node.resources.nodeDriverRegistrar", "node-driver-registrar"),
+        _c("csi-nfs-node", "node.resources.livenessProbe", "liveness-probe"),
+    ),
+    "metrics-server": single(),
+    "coredns": single(),
+    "snapshot-controller": (
+        _c("{fullname}", "controller.resources"),
+        _c("{fullname}-webhook", "webhook.resources"),
+    ),
+    "flux-operator": single(),
+    "grafana-operator": single(),
+    "node-feature-discovery": (
+        _c("{fullname}-master", "master.resources"),
+        _c("{fullname}-worker", "worker.resources"),
+        _c("{fullname}-gc", "gc.resources"),
+    ),
+    "prometheus-adapter": single(),
+    "prometheus-blackbox-exporter": single(),
+    "blackbox-exporter": single(),
+    "prometheus-node-exporter": single(),
+    "kube-state-metrics": single(),
+    "prometheus-snmp-exporter": single(),
+    "smartctl-exporter": single(),
+    "goldilocks": (
+        _c("{fullname}-controller", "controller.resources"),
+        _c("{fullname}-dashboard", "dashboard.resources"),
+    ),
+    "minio": single(),
+    "forgejo": single(),
+    "open-webui": single(),
+    "ollama": single(),
+    "oauth2-proxy": single(),
+    "authelia": single("pod.resources"),
+    "victoria-logs": single(),
+    "onepassword-connect": (
+        _c("onepassword-connect", "connect.api.resources", "connect-api"),
+        _c("onepassword-connect", "connect.sync.resources", "connect-sync"),
+        _c("onepassword-connect-operator", "operator.resources"),
+    ),
+    "multus": single(),
+}
+
+# The same chart under another name (OCI repositories and renamed charts).
+ALIASES = {"envoy-gateway": "gateway-helm", "rook-ceph-operator": "rook-ceph"}
+
+# home-operations single-workload charts (one Deployment or DaemonSet, root `resources`).
+for _name in ("echo", "kromgo", "konflate", "kopiur", "tuppr", "silence-operator", "chaski", "ocharted",
+              "drm-exporter", "gatus-sidecar", "litellm-operator"):
+    CHARTS.setdefault(_name, single())
+
+
+def chart_components(chart: str) -> tuple[Component, ...] | None:
+    return CHARTS.get(ALIASES.get(chart, chart))
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", text.split("-")[0])[:3])
+
+
+def _applies(c: Component, version: str) -> bool:
+    """A ``since`` component applies to that version and newer; an unknown version (a range, OCI tag missing)
+    takes the newest layout."""
+    if not c.since or not _version(version):
+        return True
+    return _version(version) >= _version(c.since)
+
+
+def fullnames(release: str, chart: str, values: Any) -> tuple[str, ...]:
+    """What Helm's common `fullname` helper may render the chart's name as."""
+    get = values.get if hasattr(values, "get") else (lambda _k: None)
+    override = get("fullnameOverride")
+    if isinstance(override, str) and override:
+        return (override,)
+    name = get("nameOverride") if isinstance(get("nameOverride"), str) and get("nameOverride") else chart
+    out = [release if name in release else f"{release}-{name}", release, chart]
+    return tuple(dict.fromkeys(out))
+
+
+def component_for(components: Iterable[Component], version: str, names: tuple[str, ...], workload: str,
+                  container: str, init: bool) -> Component | None:
+    for c in components:
+        if c.init != init or not _applies(c, version):
+            continue
+        if not fnmatch.fnmatchcase(container, c.container):
+            continue
+        globs = [c.workload.replace("{fullname}", n) for n in names] if "{fullname}" in c.workload else [c.workload]
+        if any(fnmatch.fnmatchcase(workload, g) for g in globs):
+            return c
+    return None
