@@ -17,14 +17,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 
 @dataclass(frozen=True)
 class Component:
     workload: str  # glob over the rendered workload name; {fullname} expands to each full-name candidate
     path: str  # values path of the resources block
-    container: str = "*"  # glob over the container name
+    container: str = "*"  # glob over the container name ({chart}, {fullname} expand; `a|b` is either)
     init: bool = False  # an init container's block
     since: str = ""  # first chart version with this path ("" = any)
 
@@ -33,8 +33,10 @@ def _c(workload: str, path: str, container: str = "*", init: bool = False, since
     return Component(workload, path, container, init, since)
 
 
-def single(path: str = "resources", container: str = "*") -> tuple[Component, ...]:
-    """A chart that renders one workload, named its full name, sized at ``path``."""
+def single(path: str = "resources", container: str = "{chart}|{fullname}") -> tuple[Component, ...]:
+    """A chart that renders one workload, named its full name, sized at ``path``. Its main container is
+    named like the chart (Helm's scaffold: `name: {{ .Chart.Name }}`) unless said otherwise: a sidecar
+    beside it is not what the root `resources` sizes."""
     return (_c("{fullname}", path, container),)
 
 
@@ -44,20 +46,21 @@ def _app_template_sub(key: str, suffix: str) -> Component:
 
 
 KPS = (
-    _c("prometheus-*-prometheus", "prometheus.prometheusSpec.resources", "prometheus"),
-    _c("prometheus-*-prometheus", "prometheus.prometheusSpec.thanos.resources", "thanos-sidecar"),
-    _c("prometheus-*-prometheus", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
-    _c("prometheus-*-prometheus", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
-    _c("alertmanager-*-alertmanager", "alertmanager.alertmanagerSpec.resources", "alertmanager"),
-    _c("alertmanager-*-alertmanager", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
-    _c("alertmanager-*-alertmanager", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
+    _c("prometheus-*", "prometheus.prometheusSpec.resources", "prometheus"),
+    _c("prometheus-*", "prometheus.prometheusSpec.thanos.resources", "thanos-sidecar"),
+    _c("prometheus-*", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
+    _c("prometheus-*", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
+    _c("alertmanager-*", "alertmanager.alertmanagerSpec.resources", "alertmanager"),
+    _c("alertmanager-*", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
+    _c("alertmanager-*", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
     _c("*-operator", "prometheusOperator.resources"),
     _c("*-admission-create", "prometheusOperator.admissionWebhooks.patch.resources"),
     _c("*-admission-patch", "prometheusOperator.admissionWebhooks.patch.resources"),
-    _c("*-kube-state-metrics", "kube-state-metrics.resources"),
-    _c("*-prometheus-node-exporter", "prometheus-node-exporter.resources"),
-    _c("*-grafana", "grafana.resources", "grafana"),
-    _c("*-grafana", "grafana.sidecar.resources", "grafana-sc-*"),
+    # subcharts: `<release>-kube-state-metrics`, or their own fullnameOverride (`kube-state-metrics`, `node-exporter`)
+    _c("*kube-state-metrics", "kube-state-metrics.resources"),
+    _c("*node-exporter", "prometheus-node-exporter.resources", "node-exporter"),
+    _c("*grafana", "grafana.resources", "grafana"),
+    _c("*grafana", "grafana.sidecar.resources", "grafana-sc-*"),
 )
 
 CILIUM = (
@@ -103,11 +106,33 @@ CHARTS: dict[str, tuple[Component, ...]] = {
         _c("{fullname}-speaker", "speaker.frr.resources", "frr"),
         _c("{fullname}-speaker", "speaker.reloader.resources", "reloader"),
         _c("{fullname}-speaker", "speaker.frrMetrics.resources", "frr-metrics"),
-        _c("{fullname}-frr-k8s", "frr-k8s.frr.resources", "frr"),
-        _c("{fullname}-frr-k8s", "frr-k8s.reloader.resources", "reloader"),
-        _c("{fullname}-frr-k8s", "frr-k8s.frrMetrics.resources", "frr-metrics"),
-        _c("{fullname}-frr-k8s-statuscleaner", "frr-k8s.frrStatus.resources"),
+        # the frr-k8s subchart (metallb ≥ 0.14) keeps its keys under `frrk8s` (metallb/frr-k8s charts/frr-k8s/values.yaml):
+        # `frr-k8s.frr.resources` sizes nothing
+        _c("{fullname}-frr-k8s", "frr-k8s.frrk8s.resources", "controller"),
+        _c("{fullname}-frr-k8s", "frr-k8s.frrk8s.frr.resources", "frr"),
+        _c("{fullname}-frr-k8s", "frr-k8s.frrk8s.reloader.resources", "reloader"),
+        _c("{fullname}-frr-k8s", "frr-k8s.frrk8s.frrMetrics.resources", "frr-metrics"),
+        _c("{fullname}-frr-k8s", "frr-k8s.frrk8s.frrStatus.resources", "frr-status"),
     ),
+    "rook-ceph-cluster": (
+        _c("rook-ceph-mds-{item}-*", "cephFileSystems.[].spec.metadataServer.resources", "mds"),
+        _c("rook-ceph-rgw-{item}-*", "cephObjectStores.[].spec.gateway.resources", "rgw"),
+        _c("rook-ceph-mgr-*", "cephClusterSpec.resources.mgr", "mgr"),
+        _c("rook-ceph-mgr-*", "cephClusterSpec.resources.mgr-sidecar", "watch-active"),
+        _c("rook-ceph-mon-*", "cephClusterSpec.resources.mon", "mon"),
+        _c("rook-ceph-osd-prepare-*", "cephClusterSpec.resources.prepareosd", "provision"),
+        _c("rook-ceph-osd-*", "cephClusterSpec.resources.osd", "osd"),
+        _c("rook-ceph-crashcollector-*", "cephClusterSpec.resources.crashcollector", "ceph-crash"),
+        _c("rook-ceph-exporter-*", "cephClusterSpec.resources.exporter", "ceph-exporter"),
+        _c("rook-ceph-tools", "toolbox.resources"),
+    ),
+    "mastodon": (  # mastodon/chart: web, streaming, one Deployment per sidekiq worker
+        _c("{fullname}-web", "mastodon.web.resources"),
+        _c("{fullname}-streaming", "mastodon.streaming.resources"),
+        _c("{fullname}-sidekiq-{item}", "mastodon.sidekiq.workers.[].resources"),
+    ),
+    "emqx": single(),
+    "botkube": single(),
     "longhorn": (
         _c("longhorn-manager", "longhornManager.resources", "longhorn-manager"),
         _c("longhorn-driver-deployer", "longhornDriver.resources"),
@@ -173,11 +198,11 @@ CHARTS: dict[str, tuple[Component, ...]] = {
     "victoria-logs-single": (_c("{fullname}-server", "server.resources"),),
     "victoria-logs-collector": single(),
     "victoria-metrics-operator": single(),
-    "cloudnative-pg": single(),
+    "cloudnative-pg": single(container="manager"),
     "dragonfly-operator": (_c("{fullname}", "manager.resources", "manager"),),
-    "spegel": single(),
+    "spegel": single(container="registry"),
     "descheduler": single(),
-    "reloader": single("reloader.deployment.resources"),
+    "reloader": single("reloader.deployment.resources", "{fullname}|{chart}"),
     "csi-driver-nfs": (
         _c("csi-nfs-controller", "controller.resources.nfs", "nfs"),
         _c("csi-nfs-controller", "controller.resources.csiProvisioner", "csi-provisioner"),
@@ -193,7 +218,7 @@ CHARTS: dict[str, tuple[Component, ...]] = {
         _c("{fullname}", "controller.resources"),
         _c("{fullname}-webhook", "webhook.resources"),
     ),
-    "flux-operator": single(),
+    "flux-operator": single(container="manager"),
     "grafana-operator": single(),
     "node-feature-discovery": (
         _c("{fullname}-master", "master.resources"),
@@ -203,7 +228,7 @@ CHARTS: dict[str, tuple[Component, ...]] = {
     "prometheus-adapter": single(),
     "prometheus-blackbox-exporter": single(),
     "blackbox-exporter": single(),
-    "prometheus-node-exporter": single(),
+    "prometheus-node-exporter": single(container="node-exporter"),
     "kube-state-metrics": single(),
     "prometheus-snmp-exporter": single(),
     "smartctl-exporter": single(),
@@ -262,14 +287,34 @@ def fullnames(release: str, chart: str, values: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def component_for(components: Iterable[Component], version: str, names: tuple[str, ...], workload: str,
+def component_for(components: Iterable[Component], chart: str, version: str, names: tuple[str, ...], workload: str,
                   container: str, init: bool) -> Component | None:
     for c in components:
         if c.init != init or not _applies(c, version):
             continue
-        if not fnmatch.fnmatchcase(container, c.container):
+        if not _matches(container, c.container, names, chart) or not _matches(workload, c.workload.replace("{item}", "*"), names, chart):
             continue
-        globs = [c.workload.replace("{fullname}", n) for n in names] if "{fullname}" in c.workload else [c.workload]
-        if any(fnmatch.fnmatchcase(workload, g) for g in globs):
-            return c
+        return c
+    return None
+
+
+def _matches(name: str, pattern: str, names: tuple[str, ...], chart: str) -> bool:
+    globs = [g.replace("{chart}", chart) for g in pattern.split("|")]
+    globs = [g.replace("{fullname}", n) for g in globs for n in (names if "{fullname}" in g else ("",))]
+    return any(fnmatch.fnmatchcase(name, g) for g in globs)
+
+
+def resolve_items(c: Component, names: tuple[str, ...], workload: str, lookup: Callable[[str], Any]) -> str | None:
+    """A component whose path goes through a list (`cephFileSystems.[]…`): the index of the item whose
+    `name` renders as this workload (`rook-ceph-mds-{item}-*`); None when none does."""
+    if "[]" not in c.path:
+        return c.path
+    head, tail = c.path.split(".[]", 1)
+    items = lookup(head)
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        name = item.get("name") if hasattr(item, "get") else None
+        if not isinstance(name, str):
+            continue
+        if _matches(workload, c.workload.replace("{item}", name), names, ""):
+            return f"{head}.{i}{tail}"
     return None

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from bot.gitops.charts import chart_components, component_for, fullnames
+from bot.gitops.charts import chart_components, component_for, fullnames, resolve_items
 from bot.gitops.discover import HelmRelease, Inventory, Manifest
 from bot.gitops.yamldoc import get_path, shared_along
 from bot.model import ContainerChange
@@ -136,6 +136,15 @@ def _snippet(inv: Inventory, hr: HelmRelease, change: ContainerChange, roots: li
         f" (resources blocks in its values: {', '.join(blocks)})" if blocks else "")
 
 
+def _first(inv: Inventory, roots: list, path: tuple) -> Any:
+    """The value at ``path`` in the first values root that has it (inline values win, as in Flux)."""
+    for r in roots:
+        node = _exists(inv, r.file, r.doc, r.path + path)
+        if node is not None:
+            return node
+    return None
+
+
 def _policy_paths(inv: Inventory, hr: HelmRelease, change: ContainerChange) -> tuple[str, ...]:
     return tuple(p for cp in inv.config.charts if cp.chart == hr.chart and cp.matches(change.workload, change.container)
                  for p in cp.paths)
@@ -151,11 +160,14 @@ def _chart_target(inv: Inventory, hr: HelmRelease, change: ContainerChange) -> T
         if components is None:
             return f"chart {hr.chart or '?'} of HelmRelease {hr.ref} is not in the chart table; " + _snippet(inv, hr, change, roots)
         names = fullnames(hr.release_name, hr.chart, _exists(inv, roots[0].file, roots[0].doc, roots[0].path))
-        comp = component_for(components, hr.version, names, change.workload, change.container, change.init)
+        comp = component_for(components, hr.chart, hr.version, names, change.workload, change.container, change.init)
         if comp is None:
             what = f"{'init container' if change.init else 'container'} {change.container} of {change.kind} {change.workload}"
             return f"chart {hr.chart} of HelmRelease {hr.ref}: no component of the chart table sizes {what}; " + _snippet(inv, hr, change, roots)
-        paths, source = (comp.path,), "chart table"
+        path = resolve_items(comp, names, change.workload, lambda head: _first(inv, roots, _dotted(head)))
+        if path is None:
+            return f"chart {hr.chart} of HelmRelease {hr.ref}: no item of {comp.path.split('.[]')[0]} in the values renders as {change.workload}"
+        paths, source = (path,), "chart table"
     for p in paths:
         rel = _dotted(p.format(container=change.container))
         for r in roots:
@@ -302,6 +314,10 @@ def all_targets(inv: Inventory) -> list[tuple[str, Target]]:
                     parent = _exists(inv, r.file, r.doc, r.path + _dotted(p.split(".{container}")[0]))
                     names = [k for k, v in parent.items() if isinstance(v, CommentedMap)] if isinstance(parent, CommentedMap) else []
                     paths = [_dotted(p.format(container=n)) for n in names]
+                elif ".[]" in p:
+                    head, tail = p.split(".[]", 1)
+                    items = _exists(inv, r.file, r.doc, r.path + _dotted(head))
+                    paths = [_dotted(f"{head}.{i}{tail}") for i in range(len(items))] if isinstance(items, CommentedSeq) else []
                 else:
                     paths = [_dotted(p)]
                 for rel in paths:
