@@ -42,7 +42,7 @@ def single(path: str = "resources", container: str = "{chart}|{fullname}") -> tu
 
 def _app_template_sub(key: str, suffix: str) -> Component:
     """A subchart built on bjw-s app-template under ``key`` (its controller `main`, container `main`)."""
-    return _c(f"*-{suffix}", f"{key}.controllers.main.containers.main.resources")
+    return _c(f"*-{suffix}", f"{key}.controllers.main.containers.main.resources", "main")
 
 
 KPS = (
@@ -53,11 +53,11 @@ KPS = (
     _c("alertmanager-*", "alertmanager.alertmanagerSpec.resources", "alertmanager"),
     _c("alertmanager-*", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
     _c("alertmanager-*", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
-    _c("*-operator", "prometheusOperator.resources"),
+    _c("*-operator", "prometheusOperator.resources", "{chart}|{fullname}|prometheus-operator"),
     _c("*-admission-create", "prometheusOperator.admissionWebhooks.patch.resources"),
     _c("*-admission-patch", "prometheusOperator.admissionWebhooks.patch.resources"),
     # subcharts: `<release>-kube-state-metrics`, or their own fullnameOverride (`kube-state-metrics`, `node-exporter`)
-    _c("*kube-state-metrics", "kube-state-metrics.resources"),
+    _c("*kube-state-metrics", "kube-state-metrics.resources", "kube-state-metrics"),
     _c("*node-exporter", "prometheus-node-exporter.resources", "node-exporter"),
     _c("*grafana", "grafana.resources", "grafana"),
     _c("*grafana", "grafana.sidecar.resources", "grafana-sc-*"),
@@ -66,12 +66,12 @@ KPS = (
 CILIUM = (
     _c("cilium", "resources", "cilium-agent"),
     _c("cilium", "initResources", init=True, since="1.14.0"),
-    _c("cilium-operator", "operator.resources"),
-    _c("hubble-relay", "hubble.relay.resources"),
+    _c("cilium-operator", "operator.resources", "cilium-operator"),
+    _c("hubble-relay", "hubble.relay.resources", "hubble-relay"),
     _c("hubble-ui", "hubble.ui.frontend.resources", "frontend"),
     _c("hubble-ui", "hubble.ui.backend.resources", "backend"),
-    _c("cilium-envoy", "envoy.resources"),
-    _c("cilium-node-init", "nodeinit.resources"),
+    _c("cilium-envoy", "envoy.resources", "cilium-envoy"),
+    _c("cilium-node-init", "nodeinit.resources", "node-init"),
     _c("clustermesh-apiserver", "clustermesh.apiserver.resources", "apiserver"),
 )
 
@@ -80,15 +80,15 @@ CHARTS: dict[str, tuple[Component, ...]] = {
     "kube-prometheus-stack": KPS,
     "cilium": CILIUM,
     "cert-manager": (
-        _c("{fullname}-webhook", "webhook.resources"),
-        _c("{fullname}-cainjector", "cainjector.resources"),
-        _c("{fullname}-startupapicheck", "startupapicheck.resources"),
-        _c("{fullname}", "resources"),
+        _c("{fullname}-webhook", "webhook.resources", "*webhook"),
+        _c("{fullname}-cainjector", "cainjector.resources", "*cainjector"),
+        _c("{fullname}-startupapicheck", "startupapicheck.resources", "*startupapicheck"),
+        _c("{fullname}", "resources", "*controller"),
     ),
     "external-secrets": (
-        _c("{fullname}-webhook", "webhook.resources"),
-        _c("{fullname}-cert-controller", "certController.resources"),
-        _c("{fullname}", "resources"),
+        _c("{fullname}-webhook", "webhook.resources", "webhook"),
+        _c("{fullname}-cert-controller", "certController.resources", "cert-controller"),
+        _c("{fullname}", "resources", "{chart}|{fullname}"),
     ),
     "external-dns": (
         _c("{fullname}", "provider.webhook.resources", "webhook", since="1.14.0"),
@@ -127,16 +127,16 @@ CHARTS: dict[str, tuple[Component, ...]] = {
         _c("rook-ceph-tools", "toolbox.resources"),
     ),
     "mastodon": (  # mastodon/chart: web, streaming, one Deployment per sidekiq worker
-        _c("{fullname}-web", "mastodon.web.resources"),
-        _c("{fullname}-streaming", "mastodon.streaming.resources"),
-        _c("{fullname}-sidekiq-{item}", "mastodon.sidekiq.workers.[].resources"),
+        _c("{fullname}-web", "mastodon.web.resources", "web"),
+        _c("{fullname}-streaming", "mastodon.streaming.resources", "streaming"),
+        _c("{fullname}-sidekiq-{item}", "mastodon.sidekiq.workers.[].resources", "sidekiq"),
     ),
     "emqx": single(),
     "botkube": single(),
     "longhorn": (
         _c("longhorn-manager", "longhornManager.resources", "longhorn-manager"),
-        _c("longhorn-driver-deployer", "longhornDriver.resources"),
-        _c("longhorn-ui", "longhornUI.resources"),
+        _c("longhorn-driver-deployer", "longhornDriver.resources", "longhorn-driver-deployer"),
+        _c("longhorn-ui", "longhornUI.resources", "longhorn-ui"),
     ),
     "rook-ceph": (_c("rook-ceph-operator", "resources", "rook-ceph-operator"),),
     "democratic-csi": (
@@ -162,8 +162,8 @@ CHARTS: dict[str, tuple[Component, ...]] = {
         _app_template_sub("redis", "redis"),
     ),
     "authentik": (
-        _c("{fullname}-server", "server.resources"),
-        _c("{fullname}-worker", "worker.resources"),
+        _c("{fullname}-server", "server.resources", "server"),
+        _c("{fullname}-worker", "worker.resources", "worker"),
     ),
     "traefik": single(),
     "grafana": (
@@ -190,8 +190,8 @@ CHARTS: dict[str, tuple[Component, ...]] = {
         _c("vmalertmanager-{fullname}", "alertmanager.spec.resources", "alertmanager"),
         _c("vmalert-{fullname}", "vmalert.spec.resources", "vmalert"),
         _c("*-victoria-metrics-operator", "victoria-metrics-operator.resources"),
-        _c("*-kube-state-metrics", "kube-state-metrics.resources"),
-        _c("*-prometheus-node-exporter", "prometheus-node-exporter.resources"),
+        _c("*kube-state-metrics", "kube-state-metrics.resources", "kube-state-metrics"),
+        _c("*node-exporter", "prometheus-node-exporter.resources", "node-exporter"),
         _c("*-grafana", "grafana.resources", "grafana"),
     ),
     "victoria-metrics-single": (_c("{fullname}-server", "server.resources"),),
@@ -221,9 +221,9 @@ CHARTS: dict[str, tuple[Component, ...]] = {
     "flux-operator": single(container="manager"),
     "grafana-operator": single(),
     "node-feature-discovery": (
-        _c("{fullname}-master", "master.resources"),
-        _c("{fullname}-worker", "worker.resources"),
-        _c("{fullname}-gc", "gc.resources"),
+        _c("{fullname}-master", "master.resources", "master"),
+        _c("{fullname}-worker", "worker.resources", "worker"),
+        _c("{fullname}-gc", "gc.resources", "gc"),
     ),
     "prometheus-adapter": single(),
     "prometheus-blackbox-exporter": single(),
