@@ -6,7 +6,7 @@ Rules, in order (the first that applies decides; nothing is guessed silently):
    - bjw-s app-template 2.x+: `controllers.<c>.containers|initContainers.<name>`, where the
      controller is the one whose rendered name is the workload's: `<release>` for a
      controller named like the release, `main`, or the only one; `<release>-<c>` otherwise;
-   - app-template 1.x: the root `resources`;
+   - app-template 1.x: the root `resources`, for the main container (named the release) only;
    - a `gitops.charts` policy entry naming the chart (and the workload/container), else the
      component of the chart table (bot/gitops/charts.py) that names the workload and container;
    - any other chart maps nothing: the reason gives the policy snippet to add (a root
@@ -78,7 +78,12 @@ def _app_template_target(inv: Inventory, hr: HelmRelease, change: ContainerChang
             for c in node:
                 controllers.setdefault(str(c), (r.file, r.doc, r.path))
     if not controllers:
-        # app-template 1.x: one main container sized at the root
+        # app-template 1.x: the main container, named the release's full name, is sized at the root; a sidecar
+        # (`additionalContainers`) or another workload is not
+        names = fullnames(release_name := hr.release_name, "app-template", _first(inv, roots, ()))
+        if change.workload not in names + (release_name,) or change.container not in names + (release_name,) or change.init:
+            return (f"HelmRelease {hr.ref} (app-template 1.x) sizes only its main container ({release_name}) at the root "
+                    f"`resources`, not {'init container' if change.init else 'container'} {change.container} of {change.workload}")
         for r in roots:
             if isinstance(_exists(inv, r.file, r.doc, r.path + ("image",)), CommentedMap) or _exists(inv, r.file, r.doc, r.path + ("resources",)) is not None:
                 return Target(r.file, r.doc, r.path + ("resources",), f"HelmRelease {hr.ref} (app-template 1.x, root resources)")
