@@ -100,10 +100,11 @@ def _app_template_target(inv: Inventory, hr: HelmRelease, change: ContainerChang
     ctrl = candidates[0]
     section = "initContainers" if change.init else "containers"
     for r in roots:
-        container = _exists(inv, r.file, r.doc, r.path + ("controllers", ctrl, section, change.container))
+        key = _container_key(_exists(inv, r.file, r.doc, r.path + ("controllers", ctrl, section)), change.container)
+        container = _exists(inv, r.file, r.doc, r.path + ("controllers", ctrl, section, key))
         if isinstance(container, CommentedMap):
-            block = r.path + ("controllers", ctrl, section, change.container, "resources")
-            how = f"HelmRelease {hr.ref} (app-template), controllers.{ctrl}.{section}.{change.container}"
+            block = r.path + ("controllers", ctrl, section, key, "resources")
+            how = f"HelmRelease {hr.ref} (app-template), controllers.{ctrl}.{section}.{key}"
             warn = ()
             if not isinstance(container.get("resources"), CommentedMap):
                 default = _exists(inv, r.file, r.doc, r.path + ("defaultContainerOptions", "resources"))
@@ -111,6 +112,16 @@ def _app_template_target(inv: Inventory, hr: HelmRelease, change: ContainerChang
                     how += " (a container-level block; the shared defaultContainerOptions stay as they are)"
             return Target(r.file, r.doc, block, how, warn)
     return f"container {change.container} is not under controllers.{ctrl}.{section} of HelmRelease {hr.ref}"
+
+
+def _container_key(containers: Any, name: str) -> str:
+    """The key of the app-template container that runs as ``name``: the one whose `nameOverride` says so,
+    else the one keyed by it (a container renders under its key unless renamed)."""
+    if isinstance(containers, CommentedMap):
+        for key, c in containers.items():
+            if isinstance(c, CommentedMap) and c.get("nameOverride") == name:
+                return str(key)
+    return name
 
 
 def _values_blocks(inv: Inventory, roots: list) -> list[str]:

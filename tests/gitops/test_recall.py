@@ -63,3 +63,14 @@ def test_a_container_no_chart_renders_gets_no_block(inventory):
                 result = map_changes(inventory, [_change(hr, workload, container, init)])
                 for change, target in result.mapped:
                     assert get_path(inventory.doc(target.file, target.doc), target.block) is None, (hr.ref, workload, container, target)
+
+
+def test_an_app_template_container_renamed_by_name_override():
+    """bjw-s-labs qbittorrent: `containers.app.nameOverride: qbittorrent` runs as container `qbittorrent`."""
+    root = corpus_or_skip()
+    inv = discover(root / "bjw-s-labs__home-ops", lazy=True)
+    hr = HelmReleaseRef("qbittorrent", "downloads")
+    change = ContainerChange("downloads", "Deployment", "qbittorrent", "qbittorrent", ResourceSpec(), WANT, False, hr)
+    [(_, target)] = map_changes(inv, [change]).mapped
+    assert target.file == "kubernetes/apps/downloads/qbittorrent/app/helmrelease.yaml"
+    assert target.block == ("spec", "values", "controllers", "qbittorrent", "containers", "app", "resources")
