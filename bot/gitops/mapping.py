@@ -62,8 +62,9 @@ def _exists(inv: Inventory, file: str, doc: int, path: tuple) -> Any:
 def _find_helmrelease(inv: Inventory, change: ContainerChange) -> HelmRelease | None:
     if change.helm_release:
         ref = change.helm_release
-        exact = [h for h in inv.helmreleases if h.name == ref.name and h.namespace == ref.namespace]
-        loose = [h for h in inv.helmreleases if h.name == ref.name and h.namespace is None]
+        flux = [h for h in inv.helmreleases if h.source == "flux"]
+        exact = [h for h in flux if h.name == ref.name and h.namespace == ref.namespace]
+        loose = [h for h in flux if h.name == ref.name and h.namespace is None]
         found = exact or loose
         return found[0] if len(found) == 1 else None
     return None
@@ -82,11 +83,11 @@ def _app_template_target(inv: Inventory, hr: HelmRelease, change: ContainerChang
         # (`additionalContainers`) or another workload is not
         names = fullnames(release_name := hr.release_name, "app-template", _first(inv, roots, ()))
         if change.workload not in names + (release_name,) or change.container not in names + (release_name,) or change.init:
-            return (f"HelmRelease {hr.ref} (app-template 1.x) sizes only its main container ({release_name}) at the root "
+            return (f"{hr.what} (app-template 1.x) sizes only its main container ({release_name}) at the root "
                     f"`resources`, not {'init container' if change.init else 'container'} {change.container} of {change.workload}")
         for r in roots:
             if isinstance(_exists(inv, r.file, r.doc, r.path + ("image",)), CommentedMap) or _exists(inv, r.file, r.doc, r.path + ("resources",)) is not None:
-                return Target(r.file, r.doc, r.path + ("resources",), f"HelmRelease {hr.ref} (app-template 1.x, root resources)")
+                return Target(r.file, r.doc, r.path + ("resources",), f"{hr.what} (app-template 1.x, root resources)")
         return "app-template values without controllers or a root image"
     release, workload = hr.release_name, change.workload
     names = sorted(controllers)
@@ -96,7 +97,7 @@ def _app_template_target(inv: Inventory, hr: HelmRelease, change: ContainerChang
     candidates += [c for c in names if workload == f"{release}-{c}"]
     candidates += [c for c in names if workload == c and c not in candidates]
     if not candidates:
-        return f"no controller of HelmRelease {hr.ref} renders as {change.kind} {workload} (controllers: {', '.join(names)})"
+        return f"no controller of {hr.what} renders as {change.kind} {workload} (controllers: {', '.join(names)})"
     ctrl = candidates[0]
     section = "initContainers" if change.init else "containers"
     for r in roots:
@@ -104,14 +105,14 @@ def _app_template_target(inv: Inventory, hr: HelmRelease, change: ContainerChang
         container = _exists(inv, r.file, r.doc, r.path + ("controllers", ctrl, section, key))
         if isinstance(container, CommentedMap):
             block = r.path + ("controllers", ctrl, section, key, "resources")
-            how = f"HelmRelease {hr.ref} (app-template), controllers.{ctrl}.{section}.{key}"
+            how = f"{hr.what} (app-template), controllers.{ctrl}.{section}.{key}"
             warn = ()
             if not isinstance(container.get("resources"), CommentedMap):
                 default = _exists(inv, r.file, r.doc, r.path + ("defaultContainerOptions", "resources"))
                 if default is not None:
                     how += " (a container-level block; the shared defaultContainerOptions stay as they are)"
             return Target(r.file, r.doc, block, how, warn)
-    return f"container {change.container} is not under controllers.{ctrl}.{section} of HelmRelease {hr.ref}"
+    return f"container {change.container} is not under controllers.{ctrl}.{section} of {hr.what}"
 
 
 def _container_key(containers: Any, name: str) -> str:
@@ -169,30 +170,30 @@ def _policy_paths(inv: Inventory, hr: HelmRelease, change: ContainerChange) -> t
 def _chart_target(inv: Inventory, hr: HelmRelease, change: ContainerChange) -> Target | str:
     roots = [r for r in hr.values if r.file in inv.files]
     if not roots:
-        return f"HelmRelease {hr.ref} has no values in Git to patch"
+        return f"{hr.what} has no values in Git to patch"
     paths, source = _policy_paths(inv, hr, change), "gitops.charts"
     if not paths:
         components = chart_components(hr.chart)
         if components is None:
-            return f"chart {hr.chart or '?'} of HelmRelease {hr.ref} is not in the chart table; " + _snippet(inv, hr, change, roots)
+            return f"chart {hr.chart or '?'} of {hr.what} is not in the chart table; " + _snippet(inv, hr, change, roots)
         names = fullnames(hr.release_name, hr.chart, _exists(inv, roots[0].file, roots[0].doc, roots[0].path))
         comp = component_for(components, hr.chart, hr.version, names, change.workload, change.container, change.init)
         if comp is None:
             what = f"{'init container' if change.init else 'container'} {change.container} of {change.kind} {change.workload}"
-            return f"chart {hr.chart} of HelmRelease {hr.ref}: no component of the chart table sizes {what}; " + _snippet(inv, hr, change, roots)
+            return f"chart {hr.chart} of {hr.what}: no component of the chart table sizes {what}; " + _snippet(inv, hr, change, roots)
         path = resolve_items(comp, names, change.workload, lambda head: _first(inv, roots, _dotted(head)))
         if path is None:
-            return f"chart {hr.chart} of HelmRelease {hr.ref}: no item of {comp.path.split('.[]')[0]} in the values renders as {change.workload}"
+            return f"chart {hr.chart} of {hr.what}: no item of {comp.path.split('.[]')[0]} in the values renders as {change.workload}"
         paths, source = (path,), "chart table"
     for p in paths:
         rel = _dotted(p.format(container=change.container))
         for r in roots:
             if isinstance(_exists(inv, r.file, r.doc, r.path + rel), CommentedMap):
-                return Target(r.file, r.doc, r.path + rel, f"HelmRelease {hr.ref} (chart {hr.chart}, {source}), {'.'.join(map(str, rel))}")
+                return Target(r.file, r.doc, r.path + rel, f"{hr.what} (chart {hr.chart}, {source}), {'.'.join(map(str, rel))}")
         for r in roots:
             if isinstance(_exists(inv, r.file, r.doc, r.path + rel[:-1]), CommentedMap) or len(rel) == 1:
-                return Target(r.file, r.doc, r.path + rel, f"HelmRelease {hr.ref} (chart {hr.chart}, {source}), {'.'.join(map(str, rel))} (added)")
-    return (f"chart {hr.chart} of HelmRelease {hr.ref} sizes {change.container} at {' or '.join(paths)}, "
+                return Target(r.file, r.doc, r.path + rel, f"{hr.what} (chart {hr.chart}, {source}), {'.'.join(map(str, rel))} (added)")
+    return (f"chart {hr.chart} of {hr.what} sizes {change.container} at {' or '.join(paths)}, "
             "whose parent is not in the values in Git (add it, or map the container explicitly)")
 
 
@@ -250,15 +251,35 @@ def target_for(inv: Inventory, change: ContainerChange) -> Target | str:
     if change.helm_release and hr is None:
         return f"HelmRelease {change.helm_release.namespace}/{change.helm_release.name} not found in the repository (or found twice)"
     if hr is not None:
-        if _is_app_template(inv, hr):
-            target = _app_template_target(inv, hr, change)
-        else:
-            target = _chart_target(inv, hr, change)
-        if isinstance(target, Target) and hr.target_paths:
-            target = Target(target.file, target.doc, target.block, target.how,
-                            target.warnings + (f"HelmRelease {hr.ref} also takes values from valuesFrom targetPath ({', '.join(hr.target_paths)}), which may override this",))
+        return _release_target(inv, hr, change)
+    target = _manifest_target(inv, change)
+    if isinstance(target, Target):
         return target
-    return _manifest_target(inv, change)
+    return _unlabelled_release_target(inv, change) or target
+
+
+def _release_target(inv: Inventory, hr: HelmRelease, change: ContainerChange) -> Target | str:
+    target = _app_template_target(inv, hr, change) if _is_app_template(inv, hr) else _chart_target(inv, hr, change)
+    if isinstance(target, Target) and hr.target_paths:
+        where = "valuesFrom targetPath" if hr.source == "flux" else "another source"
+        target = Target(target.file, target.doc, target.block, target.how,
+                        target.warnings + (f"{hr.ref} also takes values from {where} ({', '.join(hr.target_paths)}), which may override this",))
+    return target
+
+
+def _unlabelled_release_target(inv: Inventory, change: ContainerChange) -> Target | str | None:
+    """A workload no Flux label names may come from a kustomize `helmCharts` entry or an Argo CD Application
+    in its namespace: the one release whose chart renders it (by the chart table's names, or app-template's
+    controllers) sizes it; two that could are refused; none leaves the manifest's reason."""
+    found = []
+    for hr in inv.helmreleases:
+        if hr.source != "flux" and hr.namespace in (change.namespace, None):
+            target = _release_target(inv, hr, change)
+            if isinstance(target, Target):
+                found.append((hr, target))
+    if len(found) > 1:
+        return f"{change.kind} {change.workload} could be rendered by {' or '.join(h.ref for h, _ in found)}; map it explicitly"
+    return found[0][1] if found else None
 
 
 def _unshared(inv: Inventory, target: Target) -> Target | str:
