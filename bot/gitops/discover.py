@@ -19,7 +19,8 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.gitops.config import GitOpsConfig
-from bot.gitops.yamldoc import YamlFile, YamlFileError, reach_counts
+from bot.gitops.yamldoc import (YamlFile, YamlFileError, embedded_key, get_path, inner_text, literal_span,
+                                 parse_documents, reach_counts)
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
 POD_SPEC = {
@@ -119,13 +120,15 @@ class Inventory:
                 api = str(d.get("apiVersion", ""))
                 meta = d.get("metadata") if isinstance(d.get("metadata"), CommentedMap) else {}
                 name = _s(meta.get("name"))
-                if PurePosixPath(rel).name in KUSTOMIZATION_FILES and isinstance(d.get("helmCharts"), CommentedSeq):
-                    self._add_releases(_kustomize_charts(rel, i, d, _namespace_for(rel, None, kustomize_ns, flux_ns)))
+                if PurePosixPath(rel).name in KUSTOMIZATION_FILES:
+                    if isinstance(d.get("helmCharts"), CommentedSeq):
+                        self._add_releases(_kustomize_charts(rel, i, d, _namespace_for(rel, None, kustomize_ns, flux_ns)))
+                    self._inline_patches(rel, i, d)
                 if not name:
                     continue
                 ns = _namespace_for(rel, _s(meta.get("namespace")), kustomize_ns, flux_ns)
                 if kind == "Application" and api.startswith("argoproj.io/"):
-                    self._add_releases(_argo_releases(rel, i, d, name, self.root))
+                    self._add_releases(_argo_releases(rel, i, d, name, self.root, lambda path, rel=rel, i=i: self._embed(rel, i, path)))
                 elif kind == "HelmRelease" and api.startswith("helm.toolkit.fluxcd.io/"):
                     hr = _helmrelease(rel, i, d, name, ns, oci, generated, folder)
                     self.helmreleases.append(hr)
@@ -133,6 +136,34 @@ class Inventory:
                         self.need_file(root.file)
                 elif kind in WORKLOAD_KINDS:
                     self.manifests.append(Manifest(rel, i, kind, name, ns, POD_SPEC[kind], rel in patches))
+
+    def _embed(self, rel: str, doc: int, path: tuple) -> str | None:
+        """Parse the YAML inside the literal block scalar at ``path`` as a file of its own (see yamldoc);
+        None when it is not a literal block, does not parse, or its text is not exactly the value."""
+        key = embedded_key(rel, doc, path)
+        if key in self.files:
+            return key
+        yf = self.files[rel]
+        lines = yf.text.splitlines(keepends=True)
+        try:
+            inner = inner_text(lines, literal_span(lines, yf.docs[doc], path))
+            value = get_path(yf.docs[doc], path)
+            if inner.replace("\r\n", "\n").rstrip("\n") != value.replace("\r\n", "\n").rstrip("\n"):
+                return None
+            self.files[key] = YamlFile(yf.path, key, inner, parse_documents(inner, key))
+        except YamlFileError:
+            return None
+        return key
+
+    def _inline_patches(self, rel: str, i: int, d: CommentedMap) -> None:
+        """A kustomization's inline `patches[].patch` (a strategic-merge patch as text, often over a remote
+        base that is not in Git): indexed like a patch file."""
+        for k, p in enumerate(d.get("patches") or []):
+            if isinstance(p, CommentedMap) and isinstance(p.get("patch"), str):
+                key = self._embed(rel, i, ("patches", k, "patch"))
+                if key:
+                    self._ctx[1].add(key)
+                    self._index([key])
 
     def _add_releases(self, releases: list[HelmRelease]) -> None:
         for hr in releases:
@@ -349,10 +380,10 @@ def _kustomize_charts(rel: str, i: int, d: CommentedMap, namespace: str | None) 
     return out
 
 
-def _argo_releases(rel: str, i: int, d: CommentedMap, name: str, root: Path) -> list[HelmRelease]:
-    """An Argo CD Application's Helm sources: `helm.valuesObject` (wins), then `helm.valueFiles` kept in this
-    repository (a path source's own folder, or `$ref/...` of a `ref` source), the later file winning.
-    `helm.values` as a string is not edited (it is text inside the file): the reason says so."""
+def _argo_releases(rel: str, i: int, d: CommentedMap, name: str, root: Path, embed: Any) -> list[HelmRelease]:
+    """An Argo CD Application's Helm sources: `helm.valuesObject` (wins), then `helm.values` (YAML in a literal
+    block string, edited as its own text), then `helm.valueFiles` kept in this repository (a path source's own
+    folder, or `$ref/...` of a `ref` source), the later file winning."""
     spec = d.get("spec") if isinstance(d.get("spec"), CommentedMap) else CommentedMap()
     dest = spec.get("destination") if isinstance(spec.get("destination"), CommentedMap) else {}
     if isinstance(spec.get("source"), CommentedMap):
@@ -369,6 +400,9 @@ def _argo_releases(rel: str, i: int, d: CommentedMap, name: str, root: Path) -> 
         values: list[ValuesRoot] = []
         if isinstance(helm.get("valuesObject"), CommentedMap):
             values.append(ValuesRoot(rel, i, path + ("helm", "valuesObject")))
+        inline = embed(path + ("helm", "values")) if isinstance(helm.get("values"), str) else None
+        if inline:
+            values.append(ValuesRoot(inline, 0, ()))
         for vf in [f for f in (helm.get("valueFiles") or []) if isinstance(f, str)][::-1]:
             if vf.startswith("$"):
                 ref, _, sub = vf[1:].partition("/")
@@ -381,7 +415,7 @@ def _argo_releases(rel: str, i: int, d: CommentedMap, name: str, root: Path) -> 
         release = _s(helm.get("releaseName")) or name
         hr = HelmRelease(rel, i, release, _s(dest.get("namespace")), release, chart,
                          str(src.get("targetRevision") or ""), values, source="argocd")
-        if isinstance(helm.get("values"), str):
-            hr.target_paths.append("helm.values (a string: edit it by hand, or move it to valuesObject)")
+        if isinstance(helm.get("values"), str) and not inline:
+            hr.target_paths.append("helm.values (a string that is not a plain literal block: not edited)")
         out.append(hr)
     return out

@@ -189,3 +189,128 @@ def test_what_no_release_renders_is_not_guessed(tmp_path):
     for ref in ("monitoring/grafana/oauth-proxy", "default/grafana/grafana", "monitoring/kps-kube-prometheus-stack-operator/kube-prometheus-stack"):
         result = map_changes(inv, [_change(ref)])
         assert not result.mapped, (ref, result.mapped)
+
+
+EXTERNAL_DNS_KUSTOMIZATION = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: external-dns
+resources:
+  - https://github.com/kubernetes-sigs/external-dns//kustomize?ref=v0.14.2
+patches:
+  - path: deployment-patch.yaml
+  - target:
+      kind: Deployment
+      name: external-dns-internal
+    patch: |-
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: external-dns-internal
+      spec:
+        template:
+          spec:
+            containers:
+              - name: external-dns
+                args: ["--source=service", "--provider=pihole"]
+                resources:
+                  requests:
+                    cpu: 10m   # idle most of the day
+                    memory: 32Mi
+"""
+EXTERNAL_DNS_PATCH = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: external-dns
+spec:
+  template:
+    spec:
+      containers:
+        - name: external-dns
+          args:
+            - --source=service
+            - --provider=cloudflare
+"""
+LOKI_APP = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: loki
+  namespace: argocd
+spec:
+  destination:
+    namespace: logging
+    server: https://kubernetes.default.svc
+  source:
+    repoURL: https://grafana.github.io/helm-charts
+    chart: loki
+    targetRevision: 6.16.0
+    helm:
+      values: |
+        deploymentMode: SingleBinary
+        loki:
+          auth_enabled: false
+        singleBinary:
+          replicas: 1
+          resources:
+            requests:
+              cpu: 100m
+              memory: 256Mi
+
+        gateway:
+          enabled: false
+  syncPolicy:
+    automated: {}
+"""
+
+
+def _more(tmp_path: Path) -> Path:
+    files = {
+        "apps/external-dns/kustomization.yaml": EXTERNAL_DNS_KUSTOMIZATION,
+        "apps/external-dns/deployment-patch.yaml": EXTERNAL_DNS_PATCH,
+        "argocd/loki.yaml": LOKI_APP,
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    return tmp_path
+
+
+def test_patches_over_a_remote_base_and_values_kept_as_a_string(tmp_path):
+    """The base is a URL (not in Git): a strategic-merge patch file and an inline `patch: |-` are where the
+    containers are sized; Argo CD's `helm.values: |` is YAML inside a string. Each edit changes only the
+    lines it means to, in the string's own indentation, and the string reads back as the edited YAML."""
+    repo = _more(tmp_path)
+    changes = [_change("external-dns/external-dns/external-dns"), _change("external-dns/external-dns-internal/external-dns"),
+               _change("logging/loki/loki", "StatefulSet")]
+    mapping = map_changes(discover(repo, lazy=True), changes)
+    assert not mapping.unmapped, mapping.unmapped
+    where = {c.ref: (t.file, t.block) for c, t in mapping.mapped}
+    assert where["external-dns/external-dns/external-dns"] == (
+        "apps/external-dns/deployment-patch.yaml", ("spec", "template", "spec", "containers", 0, "resources"))
+    assert where["external-dns/external-dns-internal/external-dns"] == (
+        "apps/external-dns/kustomization.yaml#0:patches.1.patch", ("spec", "template", "spec", "containers", 0, "resources"))
+    assert where["logging/loki/loki"] == ("argocd/loki.yaml#0:spec.source.helm.values", ("singleBinary", "resources"))
+    result = apply(repo, mapping, write=True)
+    assert not result.refused, result.refused
+    kust = (repo / "apps/external-dns/kustomization.yaml").read_text()
+    # two values changed in place, the aligned comment kept its column (10m → 321m is one character longer)
+    assert kust == EXTERNAL_DNS_KUSTOMIZATION.replace("cpu: 10m   # idle", "cpu: 321m  # idle").replace("memory: 32Mi", "memory: 123Mi")
+    loki = (repo / "argocd/loki.yaml").read_text()
+    assert loki == LOKI_APP.replace("cpu: 100m", "cpu: 321m").replace("memory: 256Mi", "memory: 123Mi")
+    values = parse_documents(get_path(parse_documents(loki)[0], ("spec", "source", "helm", "values")))[0]
+    assert read_spec(values, ("singleBinary", "resources"))[("requests", "memory")] == 123 * MI
+    patch_file = (repo / "apps/external-dns/deployment-patch.yaml").read_text()
+    assert patch_file == EXTERNAL_DNS_PATCH + "          resources:\n            requests:\n              cpu: 321m\n              memory: 123Mi\n"
+
+
+def test_a_new_block_inside_a_string_is_indented_like_the_string(tmp_path):
+    repo = _more(tmp_path)
+    (repo / "argocd/loki.yaml").write_text(LOKI_APP.replace(
+        "          resources:\n            requests:\n              cpu: 100m\n              memory: 256Mi\n", ""))
+    mapping = map_changes(discover(repo, lazy=True), [_change("logging/loki/loki", "StatefulSet")])
+    result = apply(repo, mapping, write=True)
+    assert not result.refused, result.refused
+    after = (repo / "argocd/loki.yaml").read_text()
+    assert after == LOKI_APP.replace("cpu: 100m", "cpu: 321m").replace("memory: 256Mi", "memory: 123Mi")
