@@ -27,10 +27,15 @@ class Component:
     container: str = "*"  # glob over the container name ({chart}, {fullname} expand; `a|b` is either)
     init: bool = False  # an init container's block
     since: str = ""  # first chart version with this path ("" = any)
+    shares: str = ""  # what else this one block sizes: mapping it is refused, saying so
 
 
-def _c(workload: str, path: str, container: str = "*", init: bool = False, since: str = "") -> Component:
-    return Component(workload, path, container, init, since)
+def _shared(c: Component, what: str) -> Component:
+    return Component(c.workload, c.path, c.container, c.init, c.since, what)
+
+
+def _c(workload: str, path: str, container: str = "*", init: bool = False, since: str = "", shares: str = "") -> Component:
+    return Component(workload, path, container, init, since, shares)
 
 
 def single(path: str = "resources", container: str = "{chart}|{fullname}") -> tuple[Component, ...]:
@@ -45,14 +50,17 @@ def _app_template_sub(key: str, suffix: str) -> Component:
     return _c(f"*-{suffix}", f"{key}.controllers.main.containers.main.resources", "main")
 
 
+RELOADERS = "the config-reloader of every Prometheus and Alertmanager"
+SIDECARS = "every grafana-sc-* sidecar"
+
 KPS = (
     _c("prometheus-*", "prometheus.prometheusSpec.resources", "prometheus"),
     _c("prometheus-*", "prometheus.prometheusSpec.thanos.resources", "thanos-sidecar"),
-    _c("prometheus-*", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
-    _c("prometheus-*", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
+    _c("prometheus-*", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader", shares=RELOADERS),
+    _c("prometheus-*", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True, shares=RELOADERS),
     _c("alertmanager-*", "alertmanager.alertmanagerSpec.resources", "alertmanager"),
-    _c("alertmanager-*", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader"),
-    _c("alertmanager-*", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True),
+    _c("alertmanager-*", "prometheusOperator.prometheusConfigReloader.resources", "config-reloader", shares=RELOADERS),
+    _c("alertmanager-*", "prometheusOperator.prometheusConfigReloader.resources", "init-config-reloader", init=True, shares=RELOADERS),
     _c("*-operator", "prometheusOperator.resources", "{chart}|{fullname}|prometheus-operator"),
     _c("*-admission-create", "prometheusOperator.admissionWebhooks.patch.resources"),
     _c("*-admission-patch", "prometheusOperator.admissionWebhooks.patch.resources"),
@@ -60,7 +68,7 @@ KPS = (
     _c("*kube-state-metrics", "kube-state-metrics.resources", "kube-state-metrics"),
     _c("*node-exporter", "prometheus-node-exporter.resources", "node-exporter"),
     _c("*grafana", "grafana.resources", "grafana"),
-    _c("*grafana", "grafana.sidecar.resources", "grafana-sc-*"),
+    _c("*grafana", "grafana.sidecar.resources", "grafana-sc-*", shares=SIDECARS),
 )
 
 CILIUM = (
@@ -115,15 +123,16 @@ CHARTS: dict[str, tuple[Component, ...]] = {
         _c("{fullname}-frr-k8s", "frr-k8s.frrk8s.frrStatus.resources", "frr-status"),
     ),
     "rook-ceph-cluster": (
-        _c("rook-ceph-mds-{item}-*", "cephFileSystems.[].spec.metadataServer.resources", "mds"),
+        _c("rook-ceph-mds-{item}-*", "cephFileSystems.[].spec.metadataServer.resources", "mds", shares="the filesystem's active and standby MDS (-a, -b)"),
         _c("rook-ceph-rgw-{item}-*", "cephObjectStores.[].spec.gateway.resources", "rgw"),
-        _c("rook-ceph-mgr-*", "cephClusterSpec.resources.mgr", "mgr"),
-        _c("rook-ceph-mgr-*", "cephClusterSpec.resources.mgr-sidecar", "watch-active"),
-        _c("rook-ceph-mon-*", "cephClusterSpec.resources.mon", "mon"),
-        _c("rook-ceph-osd-prepare-*", "cephClusterSpec.resources.prepareosd", "provision"),
-        _c("rook-ceph-osd-*", "cephClusterSpec.resources.osd", "osd"),
-        _c("rook-ceph-crashcollector-*", "cephClusterSpec.resources.crashcollector", "ceph-crash"),
-        _c("rook-ceph-exporter-*", "cephClusterSpec.resources.exporter", "ceph-exporter"),
+        # one Deployment per daemon (mon-a, mon-b, osd-0, osd-1, …), all sized by one block each
+        _c("rook-ceph-mgr-*", "cephClusterSpec.resources.mgr", "mgr", shares="every mgr (rook-ceph-mgr-*)"),
+        _c("rook-ceph-mgr-*", "cephClusterSpec.resources.mgr-sidecar", "watch-active", shares="every mgr (rook-ceph-mgr-*)"),
+        _c("rook-ceph-mon-*", "cephClusterSpec.resources.mon", "mon", shares="every mon (rook-ceph-mon-*)"),
+        _c("rook-ceph-osd-prepare-*", "cephClusterSpec.resources.prepareosd", "provision", shares="every OSD prepare Job"),
+        _c("rook-ceph-osd-*", "cephClusterSpec.resources.osd", "osd", shares="every OSD (rook-ceph-osd-*)"),
+        _c("rook-ceph-crashcollector-*", "cephClusterSpec.resources.crashcollector", "ceph-crash", shares="every node's crash collector"),
+        _c("rook-ceph-exporter-*", "cephClusterSpec.resources.exporter", "ceph-exporter", shares="every node's exporter"),
         _c("rook-ceph-tools", "toolbox.resources"),
     ),
     "mastodon": (  # mastodon/chart: web, streaming, one Deployment per sidekiq worker
@@ -168,7 +177,7 @@ CHARTS: dict[str, tuple[Component, ...]] = {
     "traefik": single(),
     "grafana": (
         _c("{fullname}", "resources", "grafana"),
-        _c("{fullname}", "sidecar.resources", "grafana-sc-*"),
+        _c("{fullname}", "sidecar.resources", "grafana-sc-*", shares=SIDECARS),
         _c("{fullname}", "initChownData.resources", "init-chown-data", init=True),
         _c("{fullname}", "downloadDashboards.resources", "download-dashboards", init=True),
     ),

@@ -181,6 +181,9 @@ def _chart_target(inv: Inventory, hr: HelmRelease, change: ContainerChange) -> T
         if comp is None:
             what = f"{'init container' if change.init else 'container'} {change.container} of {change.kind} {change.workload}"
             return f"chart {hr.chart} of {hr.what}: no component of the chart table sizes {what}; " + _snippet(inv, hr, change, roots)
+        if comp.shares:
+            return (f"chart {hr.chart} of {hr.what}: {comp.path} sizes {comp.shares}, not only {change.workload}/{change.container}; "
+                    "one value cannot fit them all (edit it by hand, or map the container explicitly)")
         path = resolve_items(comp, names, change.workload, lambda head: _first(inv, roots, _dotted(head)))
         if path is None:
             return f"chart {hr.chart} of {hr.what}: no item of {comp.path.split('.[]')[0]} in the values renders as {change.workload}"
