@@ -74,3 +74,14 @@ def test_an_app_template_container_renamed_by_name_override():
     [(_, target)] = map_changes(inv, [change]).mapped
     assert target.file == "kubernetes/apps/downloads/qbittorrent/app/helmrelease.yaml"
     assert target.block == ("spec", "values", "controllers", "qbittorrent", "containers", "app", "resources")
+
+
+def test_docs_list_every_chart_of_the_table():
+    """docs/gitops.md shows the chart table; a chart added to bot/gitops/charts.py must appear there."""
+    from pathlib import Path
+
+    from bot.gitops.charts import CHARTS
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "gitops.md").read_text()
+    rows = {line.split("|")[1].strip().split(" ")[0] for line in docs.splitlines() if line.startswith("| ") and "→" in line}
+    assert set(CHARTS) <= rows, set(CHARTS) - rows
