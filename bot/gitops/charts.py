@@ -7,9 +7,11 @@ and by the container's name — never by "the only `resources` in the values".
 A workload or container of a known chart that no component names is not
 mapped: the root `resources` of cilium is the agent's, not the operator's.
 
-Every path was taken from the chart's own values.yaml (chart and version in
-docs/gitops.md). ``since`` makes a component version-aware: a chart that
-moved a key keeps both entries, the newer one first.
+Paths follow each chart's values.yaml and templates (docs/gitops.md says which
+were checked upstream and which versions the recall lists exercise). ``since``
+makes a component version-aware: a chart that moved a key keeps both entries,
+the newer one first. A block that sizes several workloads or containers at once
+says so in ``shares`` and is refused.
 """
 
 from __future__ import annotations
@@ -28,10 +30,6 @@ class Component:
     init: bool = False  # an init container's block
     since: str = ""  # first chart version with this path ("" = any)
     shares: str = ""  # what else this one block sizes: mapping it is refused, saying so
-
-
-def _shared(c: Component, what: str) -> Component:
-    return Component(c.workload, c.path, c.container, c.init, c.since, what)
 
 
 def _c(workload: str, path: str, container: str = "*", init: bool = False, since: str = "", shares: str = "") -> Component:

@@ -123,19 +123,22 @@ webhook:
 """
 
 
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
 def _repo(tmp_path: Path) -> Path:
-    files = {
+    return _write(tmp_path, {
         "apps/monitoring/kustomization.yaml": KUSTOMIZATION,
         "apps/monitoring/grafana-values.yaml": GRAFANA_VALUES,
         "apps/monitoring/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n",
         "argocd/metallb.yaml": METALLB_APP,
         "argocd/cert-manager.yaml": CERT_MANAGER_APP,
         "apps/cert-manager/values.yaml": CERT_MANAGER_VALUES,
-    }
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    return tmp_path
+    })
 
 
 def _change(ref: str, kind: str = "Deployment") -> ContainerChange:
@@ -266,15 +269,11 @@ spec:
 
 
 def _more(tmp_path: Path) -> Path:
-    files = {
+    return _write(tmp_path, {
         "apps/external-dns/kustomization.yaml": EXTERNAL_DNS_KUSTOMIZATION,
         "apps/external-dns/deployment-patch.yaml": EXTERNAL_DNS_PATCH,
         "argocd/loki.yaml": LOKI_APP,
-    }
-    for rel, text in files.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    return tmp_path
+    })
 
 
 def test_patches_over_a_remote_base_and_values_kept_as_a_string(tmp_path):
