@@ -256,6 +256,9 @@ CHARTS: dict[str, tuple[Component, ...]] = {
         _c("onepassword-connect-operator", "operator.resources"),
     ),
     "multus": single(),
+    "volsync": single(container="manager"),
+    # the chart renders one Deployment (its name has its own helper); runner and listener pods are the controller's
+    "gha-runner-scale-set-controller": (_c("*", "resources", "manager"),),
 }
 
 # The same chart under another name (OCI repositories and renamed charts).
