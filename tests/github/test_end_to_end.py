@@ -92,6 +92,10 @@ def flux(tmp_path, spec):
         path = work / "apps" / "media" / name / "helmrelease.yaml"
         path.parent.mkdir(parents=True)
         path.write_text(HELMRELEASE.format(name=name, cpu=cpu, memory=mem, limit=lim))
+    # charts outside the built-in table are mapped in the policy (issue 12: their root `resources` is never assumed)
+    (work / ".github").mkdir()
+    (work / ".github" / "rightsizer.yaml").write_text(
+        "gitops:\n  charts:\n    - {chart: sonarr, valuesPath: resources}\n    - {chart: radarr, valuesPath: resources}\n")
     git(work, "add", ".")
     git(work, "commit", "-q", "-m", "apps")
     git(work, "remote", "add", "origin", str(bare))
