@@ -346,7 +346,7 @@ def recommend(
 
     values = _moves(chain, fields, policy, shared)
     proposed = _finish(chain, current, values, shared)
-    target = _finish(None, current, {k: _rounded_target(f, policy) for k, f in fields.items()}, shared)
+    target = _finish(None, current, {k: _settles_at(f, policy, values.get(k, f.current)) for k, f in fields.items()}, shared)
     _warn(chain, container, current, proposed, policy)
 
     restarted = container.restarts > 0 or container.oom_kills > 0
@@ -398,15 +398,16 @@ def _moves(chain: _Chain, fields: dict[tuple[str, str], _Field], policy: Contain
     return values
 
 
-def _rounded_target(f: _Field, policy: ContainerPolicy) -> int | None:
-    """Where the value settles: its rounded target, or where it is when that is within the deadband."""
+def _settles_at(f: _Field, policy: ContainerPolicy, now: int | None) -> int | None:
+    """Where repeated runs leave the value: where this run puts it (``now``) when that is already
+    within the deadband of its target, else its rounded target."""
     if f.target is None:
         return None
     if f.fixed:
         return int(ceil(f.target - _EPS))
     rp = policy.resource(f.resource)
-    if f.current is not None and not _material(f.current, f.target, rp):
-        return f.current
+    if now is not None and not _material(now, f.target, rp):
+        return now
     return _round(f.resource, f.target, rp)
 
 
