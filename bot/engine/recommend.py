@@ -376,7 +376,11 @@ def recommend(
 def _moves(chain: _Chain, fields: dict[tuple[str, str], _Field], policy: ContainerPolicy, shared: set[str]) -> dict[tuple[str, str], int | None]:
     """Which values change (deadband on the target) and where this run takes them (max step, rounding)."""
     judged = {k: f for k, f in fields.items() if not f.fixed and not (k[0] == "requests" and k[1] in shared)}
-    material = {k: _material(f.current, f.target, policy.resource(k[1])) for k, f in judged.items()}
+    # A gap that rounding erases is no change: under the container scope it would otherwise drag the
+    # container's other values along run after run, while the value itself never moves.
+    material = {k: _material(f.current, f.target, policy.resource(k[1]))
+                and not (f.current is not None and f.target is not None and _round(k[1], f.target, policy.resource(k[1])) == f.current)
+                for k, f in judged.items()}
     if policy.deadband_scope == "container" and any(material.values()):
         material = {k: f.current is None or f.target is None or abs(f.target - f.current) >= 0.5 for k, f in judged.items()}
     values: dict[tuple[str, str], int | None] = {}
