@@ -30,49 +30,86 @@ from bot.model import (
     Workload,
 )
 from bot.schemas import validator
-from bot.yamlio import field_name, line_of, load_documents, plain
+from bot.safefs import PathRefused, read_regular
+from bot.yamlio import MAX_YAML_BYTES, check_bounded, check_finite, field_name, line_of, parse_text, plain
+
+
+MAX_JSON_BYTES = 256 * 1024 * 1024  # a snapshot of a large cluster, written by `rightsizer snapshot`
+MAX_ITEMS = 200_000  # nodes, workloads, pending pods: each list, more is not a cluster we plan for
 
 
 def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
     path = Path(path)
     display = display or str(path)
-    fast = _load_json(path)
+    try:
+        raw = read_regular(path, MAX_JSON_BYTES)
+    except PathRefused as exc:
+        raise InputError(display, str(exc)) from None
+    fast = _load_json(raw, display)
     if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)):
         # Valid JSON (what `rightsizer snapshot` writes): skip the slow position-keeping YAML parse,
         # which is only needed to point at the line of an error.
-        try:
-            return _build(fast)
-        except (quantity.QuantityError, ValueError) as exc:
-            raise InputError(display, str(exc)) from None
-    docs = load_documents(path, display)
+        return _checked_build(fast, fast, display)
+    if len(raw) > MAX_YAML_BYTES:
+        raise InputError(display, f"is {len(raw)} bytes: over {MAX_YAML_BYTES} bytes a snapshot must be valid JSON "
+                                  "(as `rightsizer snapshot` writes it)" + (f"; {_first_error(fast)}" if fast is not None else ""))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(display, "is not UTF-8 text") from None
+    docs = parse_text(text, display)
     if len(docs) != 1:
         raise InputError(display, f"must hold exactly one document, found {len(docs)}")
     return snapshot_from_dict(docs[0], display)
 
 
-def _load_json(path: Path) -> Any:
+def _first_error(data: Any) -> str:
+    err = sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))[0]
+    return f"{field_name(list(err.absolute_path))}: {err.message[:200]}"
+
+
+def _load_json(raw: bytes, display: str) -> Any:
+    """The parsed JSON, or None when the file is not JSON (then it is read as YAML)."""
     import json
 
-    try:
-        with path.open("rb") as f:
-            if f.read(1) != b"{":
-                return None
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    if not raw.lstrip()[:1] == b"{":
         return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    check_bounded(data, display)
+    return data
+
+
+def _checked_build(doc: Any, data: Any, display: str) -> Snapshot:
+    """Checks the schema cannot express, then the model: finite numbers, list sizes, a window
+    longer than zero, quantities in range."""
+    check_finite(doc, data, display)
+    for key in ("nodes", "workloads", "pendingPods"):
+        if len(data.get(key) or ()) > MAX_ITEMS:
+            raise InputError(display, f"has {len(data[key])} {key}; at most {MAX_ITEMS} are read", line=line_of(doc, [key]), field=key)
+    try:
+        if parse_duration(data["window"]) <= 0:
+            raise ValueError(f"{data['window']!r} must be longer than zero")
+    except ValueError as exc:
+        raise InputError(display, str(exc), line=line_of(doc, ["window"]), field="window") from None
+    try:
+        return _build(data)
+    except (quantity.QuantityError, ValueError, OverflowError) as exc:
+        raise InputError(display, str(exc)) from None
 
 
 def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
+    check_bounded(doc, display)
     data = plain(doc)
+    check_finite(doc, data, display)
     errors = sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         path = list(err.absolute_path)
-        raise InputError(display, err.message, line=line_of(doc, path), field=field_name(path))
-    try:
-        return _build(data)
-    except (quantity.QuantityError, ValueError) as exc:
-        raise InputError(display, str(exc)) from None
+        raise InputError(display, err.message[:300], line=line_of(doc, path), field=field_name(path))
+    return _checked_build(doc, data, display)
 
 
 def _resources(raw: Mapping[str, Any] | None) -> Resources:
@@ -301,3 +338,17 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
             for p in snap.pending_pods
         ]
     return data
+
+
+def fit_warnings(snap: Snapshot) -> list[str]:
+    """Why the node-fit check cannot vouch for this snapshot (said out loud, never skipped silently)."""
+    out = []
+    if not snap.nodes:
+        out.append("the snapshot lists no nodes, so node fit was not checked")
+    known = {n.name for n in snap.nodes}
+    stray = sorted({f"{w.namespace}/{p.name} on {p.node}" for w in snap.workloads for p in w.pods
+                    if p.node and p.node not in known})
+    if stray and snap.nodes:
+        shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+        out.append(f"{len(stray)} pod(s) run on nodes the snapshot does not list ({shown}); node fit leaves them out")
+    return out

@@ -9,7 +9,8 @@ from typing import Sequence
 
 from bot.gitops.mapping import MappingResult, Target
 from bot.gitops.patch import FIELD_ORDER, PatchError, read_spec, set_field_reusing
-from bot.gitops.yamldoc import YamlFileError, parse_documents
+from bot.gitops.yamldoc import MAX_FILE_BYTES, YamlFileError, duplicate_key, parse_documents
+from bot.safefs import PathRefused, read_inside, write_all
 from bot.model import ContainerChange
 
 
@@ -62,6 +63,8 @@ def verify(text: str, items: Sequence[tuple[ContainerChange, Target]]) -> str | 
 
 
 def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchResult:
+    """Patch every mapped file in memory and verify it; with ``write``, then write them all at
+    once (atomically, all or none). Every path goes through the repository path gate."""
     result = PatchResult()
     by_file: dict[str, list[tuple[ContainerChange, Target]]] = {}
     for change, target in mapping.mapped:
@@ -69,13 +72,19 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
         result.warnings.extend(target.warnings)
     for rel in sorted(by_file):
         items = by_file[rel]
-        path = Path(repo) / rel
-        before = path.read_bytes()
         try:
+            before = read_inside(Path(repo), rel, MAX_FILE_BYTES)
             text = before.decode("utf-8")
+            duplicate = duplicate_key(text)
+            if duplicate:
+                raise PatchError(f"{duplicate}; which one counts is ambiguous, so the file is not edited")
             after_text = patch_text(text, items)
             problem = verify(after_text, items)
-        except (PatchError, YamlFileError, UnicodeDecodeError, IndexError) as exc:
+        except PathRefused as exc:
+            problem = f"path refused: {exc}"
+        except UnicodeDecodeError:
+            problem = "not UTF-8 text"
+        except (PatchError, YamlFileError, IndexError) as exc:
             problem = str(exc)
         if problem:
             result.refused.append((rel, problem))
@@ -84,8 +93,8 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
         if after == before:
             continue
         result.edits.append(FileEdit(rel, before, after, changed_lines(text, after_text), tuple(c.ref for c, _ in items)))
-        if write:
-            path.write_bytes(after)
+    if write:
+        write_all(Path(repo), {e.path: e.after for e in result.edits})
     return result
 
 

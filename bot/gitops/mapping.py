@@ -188,11 +188,14 @@ def target_for(inv: Inventory, change: ContainerChange, single_container: bool =
         if em.matches(change.namespace, change.workload, change.container):
             inv.need_file(em.file)
             if em.file not in inv.files:
-                return f"gitops.mappings points at {em.file}, which is not a readable YAML file"
+                why = inv.refused.get(em.file)
+                return f"gitops.mappings points at {em.file}, which is not a readable YAML file" + (f" ({why})" if why else "")
             return Target(em.file, em.document or 0, _dotted(em.path), f"gitops.mappings entry for {em.workload}")
     hr = _find_helmrelease(inv, change)
     if change.helm_release and hr is None:
-        return f"HelmRelease {change.helm_release.namespace}/{change.helm_release.name} not found in the repository (or found twice)"
+        refused = inv.refusals_for(change.helm_release.name)
+        return (f"HelmRelease {change.helm_release.namespace}/{change.helm_release.name} not found in the repository (or found twice)"
+                + (f"; files that mention it were not read: {refused}" if refused else ""))
     if hr is not None:
         if hr.chart in APP_TEMPLATE or any(_exists(inv, r.file, r.doc, r.path + ("controllers",)) is not None for r in hr.values if r.file in inv.files):
             target = _app_template_target(inv, hr, change)
