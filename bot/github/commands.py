@@ -88,9 +88,9 @@ def parse(body: str) -> Command:
             raise CommandError(f"`{key}` is given twice.")
         try:
             values[key] = parse_cpu(text) if key == "cpu" else parse_memory(text)
-        except QuantityError:
+        except (QuantityError, ArithmeticError):
             example = "250m or 0.5" if key == "cpu" else "512Mi or 1.5Gi"
-            raise CommandError(f"`{_shown(text)}` is not a Kubernetes quantity for {key} (e.g. {example}).") from None
+            raise CommandError(f"`{_shown(text)}` is not a Kubernetes quantity for {key} in range (e.g. {example}).") from None
         if values[key] <= 0:
             raise CommandError(f"{key} must be greater than zero.")
     if not values:

@@ -20,6 +20,7 @@ from bot.github.body import COMMANDS_HELP
 from bot.github.commands import CommandError, is_command, parse
 from bot.github.publish import BRANCH_PREFIX, Published, is_ours
 from bot.policy import Overrides
+from bot.redact import redact
 
 WRITE_ROLES = {"admin", "maintain", "write"}
 # MANNEQUIN is a placeholder for an imported, unclaimed account: it cannot hold any permission.
@@ -98,9 +99,13 @@ def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: s
     caught_up: list[Outcome] = []
     out = Outcome("ignored")
     for item in (*earlier, trigger):
-        out = _handle_one(repo, pr, item, runner)
-        pr = repo.get_pull(number)  # the command may have rewritten the body
-        _save_state(pr, replace(prstate.parse(pr.body), last_command=item.id))
+        try:
+            out = _handle_one(repo, pr, item, runner)
+        finally:
+            # Handled once, whatever happened: a command that failed must not be replayed by
+            # every later command on this PR.
+            pr = repo.get_pull(number)  # the command may have rewritten the body
+            _save_state(pr, replace(prstate.parse(pr.body), last_command=item.id))
         if item is not trigger:
             caught_up.append(out)
     out.caught_up = caught_up
@@ -180,7 +185,7 @@ def _handle_one(repo: Repository, pr: Any, item: _Pending, runner: Runner) -> Ou
         text = _execute(command, pr, login, runner)
     except Exception as exc:  # noqa: BLE001 - the person gets an answer, the log gets the detail
         out.status, out.detail = "failed", f"{type(exc).__name__}: {exc}"
-        reply(f"`/rightsize {command.verb}` failed: {_one_line(exc)}. The workflow run log has the details.")
+        reply(f"`/rightsize {command.verb}` failed: {redact(_one_line(exc))}. The workflow run log has the details.")
         react("confused")
         return out
     reply(text)

@@ -104,7 +104,7 @@ def read_state(target: Target, scope: str) -> tuple[PullRequest | None, PrState]
     old = prstate.parse(closed.body)
     # Closed unmerged by a person = "not this plan": remember it so the same plan is not reopened.
     declined = old.fingerprint if closed.merged_at is None and not old.closed_by_bot else ""
-    return None, PrState(skips=old.skips, pins=old.pins, declined=declined)
+    return None, PrState(skips=old.skips, pins=old.pins, declined=declined, dropped=old.dropped)
 
 
 def merged_overrides(states: Iterable[PrState]) -> Overrides:

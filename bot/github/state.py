@@ -37,6 +37,7 @@ class PrState:
     closed_by_bot: bool = False  # we closed the PR (empty plan), as opposed to a person
     last_command: int = 0  # id of the newest command comment handled (commands are handled once)
     declined: str = ""  # (derived, not stored) fingerprint of a plan a person closed unmerged
+    dropped: tuple[str, ...] = ()  # (derived, not stored) entries of the stored state that were invalid
 
     def with_skip(self, ref: str) -> "PrState":
         return self if ref in self.skips else replace(self, skips=tuple(sorted({*self.skips, ref})))
@@ -96,14 +97,13 @@ def from_json(raw: dict[str, Any]) -> PrState:
         return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
     pins: list[Pin] = []
-    for p in raw.get("pins") or []:
-        if isinstance(p, dict) and isinstance(p.get("ref"), str) and _PIN_REF.match(p["ref"]):
-            cpu, mem = p.get("cpu"), p.get("memory")
-            pins.append(Pin(
-                ref=p["ref"],
-                cpu=cpu if isinstance(cpu, int) and not isinstance(cpu, bool) else None,
-                memory=mem if isinstance(mem, int) and not isinstance(mem, bool) else None,
-            ))
+    dropped: list[str] = []
+    for p in raw.get("pins") if isinstance(raw.get("pins"), list) else []:
+        pin = _valid_pin(p)
+        if pin is None:
+            dropped.append(f"pin {str(p)[:120]}")
+        else:
+            pins.append(pin)
     return PrState(
         fingerprint=str(raw.get("fingerprint") or ""),
         branch_sha=str(raw.get("branch_sha") or ""),
@@ -115,8 +115,28 @@ def from_json(raw: dict[str, Any]) -> PrState:
         summary_lines=strs("summary_lines"),
         paused=raw.get("paused") is True,
         closed_by_bot=raw.get("closed_by_bot") is True,
+        dropped=tuple(dropped),
         last_command=raw["last_command"] if isinstance(raw.get("last_command"), int) and not isinstance(raw.get("last_command"), bool) else 0,
     )
+
+
+def _bounded(value: Any, limit: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= limit
+
+
+def _valid_pin(p: Any) -> Pin | None:
+    """A stored pin exactly as `/rightsize pin` would have made it, else None: people can edit
+    the marker, and one absurd number (cpu 1e400) must not break every later run."""
+    from bot.quantity import MAX_CPU_MILLICORES, MAX_MEMORY_BYTES
+
+    if not isinstance(p, dict) or not isinstance(p.get("ref"), str) or not _PIN_REF.match(p["ref"]):
+        return None
+    cpu, mem = p.get("cpu"), p.get("memory")
+    if cpu is None and mem is None:
+        return None
+    if (cpu is not None and not _bounded(cpu, MAX_CPU_MILLICORES)) or (mem is not None and not _bounded(mem, MAX_MEMORY_BYTES)):
+        return None
+    return Pin(ref=p["ref"], cpu=cpu, memory=mem)
 
 
 def strip(body: str) -> str:
