@@ -25,10 +25,12 @@ SECRET_ENV = ("RIGHTSIZER_GITHUB_TOKEN", "GITHUB_TOKEN", "RIGHTSIZER_PROMETHEUS_
 _PATTERNS = (
     # scheme://user:password@host → scheme://***@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"<>]*@"), r"\1" + MASK + "@"),
-    # Authorization: Basic xxx / "authorization": "token xxx" / X-Api-Key=xxx …
-    (re.compile(r"(?i)((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|private-token|"
-                r"password|passwd|secret|token)(['\"]?\s*[:=]\s*['\"]?)"
-                r"(?:(?:bearer|basic|token|bot)\s+)?[^\s'\",;}]+"), r"\1\2" + MASK),
+    # Authorization: Basic xxx / Cookie: … / X-Api-Key: … (a header's whole value)
+    (re.compile(r"(?i)\b((?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|private-token)"
+                r"(['\"]?\s*[:=]\s*['\"]?)[^'\"\r\n,}]+"), r"\1\2" + MASK),
+    # password=… / token=… in query strings and key=value text; "token": "…" in JSON
+    (re.compile(r"(?i)\b(password|passwd|secret|token|access_token|api_key)=[^&\s'\"]+"), r"\1=" + MASK),
+    (re.compile(r"(?i)(\"(?:password|passwd|secret|token|access_token)\"\s*:\s*\")[^\"]*\""), r"\1" + MASK + '"'),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9+/=._~-]{8,}"), r"\1 " + MASK),
     # GitHub token shapes (classic, fine-grained, app installation, OAuth, refresh)
     (re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{22,})\b"), MASK),

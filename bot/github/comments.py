@@ -18,7 +18,7 @@ from github.Repository import Repository
 from bot.github import state as prstate
 from bot.github.body import COMMANDS_HELP
 from bot.github.commands import CommandError, is_command, parse
-from bot.github.publish import BRANCH_PREFIX, Published, is_ours
+from bot.github.publish import BRANCH_PREFIX, Published, is_ours, post_confirmed
 from bot.policy import Overrides
 from bot.redact import redact
 
@@ -165,7 +165,8 @@ def _handle_one(repo: Repository, pr: Any, item: _Pending, runner: Runner) -> Ou
         if len(text) > MAX_REPLY:
             text = text[: MAX_REPLY - 40].rsplit("\n", 1)[0] + "\n\n_(trimmed)_"
         out.reply = text
-        pr.create_issue_comment(text)
+        marker = f"<!-- rightsizer-reply: {item.id} -->"
+        post_confirmed(pr, f"{text}\n\n{marker}", marker)
 
     react("eyes")
     if not _authorised(repo, login, item.association):

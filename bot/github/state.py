@@ -27,6 +27,7 @@ _RE = re.compile(r"<!--\s*" + MARKER + r":\s*(\{.*?\})\s*-->", re.S)
 class PrState:
     fingerprint: str = ""
     branch_sha: str = ""
+    previous_sha: str = ""  # the branch head before our last move: still ours if that move failed
     base_sha: str = ""
     files_digest: str = ""
     labels_added: tuple[str, ...] = ()
@@ -51,6 +52,7 @@ class PrState:
             "v": 1,
             "fingerprint": self.fingerprint,
             "branch_sha": self.branch_sha,
+            "previous_sha": self.previous_sha,
             "base_sha": self.base_sha,
             "files_digest": self.files_digest,
             "labels_added": list(self.labels_added),
@@ -107,6 +109,7 @@ def from_json(raw: dict[str, Any]) -> PrState:
     return PrState(
         fingerprint=str(raw.get("fingerprint") or ""),
         branch_sha=str(raw.get("branch_sha") or ""),
+        previous_sha=str(raw.get("previous_sha") or ""),
         base_sha=str(raw.get("base_sha") or ""),
         files_digest=str(raw.get("files_digest") or ""),
         labels_added=strs("labels_added"),

@@ -6,6 +6,7 @@ each node, and what was left out and why.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -89,7 +90,9 @@ def changes_table(decisions: Sequence[Decision]) -> list[str]:
 def rationale(d: Decision, *, open_: bool = False) -> list[str]:
     rec = d.recommendation
     assert rec is not None
-    out = [f"<details{' open' if open_ else ''}><summary><code>{d.key}</code> — {headline(d) or 'see steps'}</summary>", ""]
+    # Names come from the cluster (a snapshot): inside raw HTML they must be escaped.
+    out = [f"<details{' open' if open_ else ''}><summary><code>{html.escape(d.key)}</code> — "
+           f"{html.escape(headline(d) or 'see steps', quote=False)}</summary>", ""]
     for s in rec.steps:
         out.append(f"- **{s.resource} {s.name}**: {s.text}")
     for note in d.notes:
