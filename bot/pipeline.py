@@ -221,6 +221,7 @@ def run_pipeline(
         edits = list(result.edits)
         warnings += [str(w) for w in result.warnings]
         warnings += [f"{path}: refused: {why}" for path, why in result.refused]
+        warnings += [f"not read: {why}" for why in getattr(mapping, "refused", {}).values()]
         files = [FileLines(e.path, tuple(e.lines), tuple(getattr(e, "refs", ()))) for e in edits]
 
     from bot.snapshot import fit_warnings

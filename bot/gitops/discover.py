@@ -146,7 +146,10 @@ class Inventory:
 
     def refusals_for(self, name: str) -> str:
         """Why files that mention ``name`` were not read ("" when none were refused)."""
-        return "; ".join(self.refused[rel] for rel in self._mentions.get(name, ()) if rel in self.refused)
+        rels = list(self._mentions.get(name, ()))
+        # Files never read at all (symlinks, special files) can only be matched by their path.
+        rels += [rel for rel in self.refused if rel not in rels and name in _WORD.findall(rel)]
+        return "; ".join(self.refused[rel] for rel in rels if rel in self.refused)
 
     def need_file(self, rel: str) -> None:
         if rel in self._pending:
@@ -290,6 +293,7 @@ def discover(repo: Path, config: GitOpsConfig | None = None, *, lazy: bool = Fal
                     texts[rel] = fh.read(MAX_FILE_BYTES).decode("utf-8", "replace")
                 continue
             inv.skipped.append(reason)
+            inv.refused[rel] = reason
             continue
         kinds = set(_KIND.findall(raw.decode("utf-8", "replace")))
         name = PurePosixPath(rel).name

@@ -57,6 +57,7 @@ class Target:
 class MappingResult:
     mapped: list[tuple[ContainerChange, Target]] = field(default_factory=list)
     unmapped: list[tuple[ContainerChange, str]] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # repository files the path gate would not read
 
 
 def _dotted(path: str) -> tuple:
@@ -227,6 +228,7 @@ def map_changes(inv: Inventory, changes: Sequence[ContainerChange], containers_p
             result.mapped.append((change, target))
         else:
             result.unmapped.append((change, target))
+    result.refused = dict(inv.refused)
     return result
 
 
