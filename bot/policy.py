@@ -347,11 +347,11 @@ def policy_files(repo: Path | None, path: str | None) -> list[tuple[Path, str]]:
                 return _folder(target, base, gated=False)
             return [(_regular(target, path), _display(target, base))]
         return _in_repo(base, path, required=True)
-    found = _in_repo(base, DEFAULT_POLICY_FILE, required=False)
+    found = _in_repo(base, DEFAULT_POLICY_FILE, required=False, folder_ok=False)
     return found or _in_repo(base, DEFAULT_POLICY_DIR, required=False)
 
 
-def _in_repo(base: Path, rel: str, *, required: bool) -> list[tuple[Path, str]]:
+def _in_repo(base: Path, rel: str, *, required: bool, folder_ok: bool = True) -> list[tuple[Path, str]]:
     import os
     import stat
 
@@ -362,7 +362,7 @@ def _in_repo(base: Path, rel: str, *, required: bool) -> list[tuple[Path, str]]:
         candidate = base / clean
         if not required and not os.path.lexists(candidate):
             return []
-        if os.path.lexists(candidate) and stat.S_ISDIR(os.lstat(candidate).st_mode):
+        if folder_ok and os.path.lexists(candidate) and stat.S_ISDIR(os.lstat(candidate).st_mode):
             return _folder(inside(base, clean, folder=True), base, gated=True)
         return [(inside(base, clean), clean)]
     except PathRefused as exc:
@@ -524,16 +524,15 @@ _FRACTIONAL_SUFFIXES = ("m", "u", "n")
 
 
 def _check_quantity(doc: Any, display: str, path: list[Any], resource: str, value: Any) -> int:
-    try:
-        parsed = quantity.parse(resource, value)
-    except quantity.QuantityError as exc:
-        raise _fail(doc, display, path, str(exc)) from None
     suffix = quantity.suffix_of(value)
     if resource == "cpu" and suffix not in _CPU_SUFFIXES:
         raise _fail(doc, display, path, f"{value!r} is not a CPU quantity (use cores like 0.5 or millicores like 500m)")
     if resource == "memory" and suffix in _FRACTIONAL_SUFFIXES:
         raise _fail(doc, display, path, f"{value!r} is not a memory quantity (use bytes like 512Mi or 1Gi)")
-    return parsed
+    try:
+        return quantity.parse(resource, value)
+    except quantity.QuantityError as exc:
+        raise _fail(doc, display, path, str(exc)) from None
 
 
 def _check_duration(doc: Any, display: str, path: list[Any], value: Any, *, positive: bool) -> None:

@@ -35,7 +35,11 @@ from bot.yamlio import MAX_YAML_BYTES, check_bounded, check_finite, field_name, 
 
 
 MAX_JSON_BYTES = 256 * 1024 * 1024  # a snapshot of a large cluster, written by `rightsizer snapshot`
-MAX_ITEMS = 200_000  # nodes, workloads, pending pods: each list, more is not a cluster we plan for
+MAX_JSON_VALUES = 50_000_000
+# Kubernetes' documented scalability limits (5,000 nodes, 150,000 pods): a bigger snapshot is not
+# a cluster, and the node-fit simulation would run for minutes on it.
+MAX_ITEMS = {"nodes": 5_000, "workloads": 150_000, "pendingPods": 150_000}
+MAX_PODS = 150_000
 
 
 def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
@@ -46,6 +50,8 @@ def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
     except PathRefused as exc:
         raise InputError(display, str(exc)) from None
     fast = _load_json(raw, display)
+    if fast is not None:
+        check_finite(fast, fast, display)  # before the schema: NaN passes minimum/maximum, -inf fails them oddly
     if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)):
         # Valid JSON (what `rightsizer snapshot` writes): skip the slow position-keeping YAML parse,
         # which is only needed to point at the line of an error.
@@ -78,7 +84,7 @@ def _load_json(raw: bytes, display: str) -> Any:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    check_bounded(data, display)
+    check_bounded(data, display, max_nodes=MAX_JSON_VALUES)  # JSON has no aliases: this bounds the depth
     return data
 
 
@@ -86,9 +92,13 @@ def _checked_build(doc: Any, data: Any, display: str) -> Snapshot:
     """Checks the schema cannot express, then the model: finite numbers, list sizes, a window
     longer than zero, quantities in range."""
     check_finite(doc, data, display)
-    for key in ("nodes", "workloads", "pendingPods"):
-        if len(data.get(key) or ()) > MAX_ITEMS:
-            raise InputError(display, f"has {len(data[key])} {key}; at most {MAX_ITEMS} are read", line=line_of(doc, [key]), field=key)
+    for key, most in MAX_ITEMS.items():
+        if len(data.get(key) or ()) > most:
+            raise InputError(display, f"has {len(data[key])} {key}; at most {most} are read (Kubernetes' own limit)",
+                             line=line_of(doc, [key]), field=key)
+    pods = sum(len(w.get("pods") or ()) for w in data.get("workloads") or () if isinstance(w, dict))
+    if pods > MAX_PODS:
+        raise InputError(display, f"has {pods} pods; at most {MAX_PODS} are read (Kubernetes' own limit)", field="workloads")
     try:
         if parse_duration(data["window"]) <= 0:
             raise ValueError(f"{data['window']!r} must be longer than zero")

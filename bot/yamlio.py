@@ -15,8 +15,11 @@ from bot.errors import InputError
 from bot.safefs import PathRefused, read_regular
 
 
-MAX_POLICY_BYTES = 512 * 1024  # a policy is a page of settings; the YAML parser needs ~7 s for this much
+MAX_POLICY_BYTES = 256 * 1024  # a policy is a page or two of settings
 MAX_YAML_BYTES = 4 * 1024 * 1024  # position-keeping YAML of any kind (snapshots written by hand)
+# The position-keeping parser handles ~20,000 items a second: count items (lines and flow
+# commas) before parsing, so no file can keep it busy for more than a few seconds.
+MAX_YAML_ITEMS = 60_000
 MAX_NODES = 500_000  # values after aliases are expanded: an alias bomb expands to billions
 MAX_DEPTH = 64
 
@@ -40,6 +43,10 @@ def load_documents(path: Path, display: str | None = None, *, limit: int = MAX_Y
 
 
 def parse_text(text: str, display: str, *, max_nodes: int = MAX_NODES) -> list[Any]:
+    items = text.count("\n") + text.count(",")
+    if items > MAX_YAML_ITEMS:
+        raise InputError(display, f"has about {items} lines and list items; at most {MAX_YAML_ITEMS} are parsed "
+                                  "(write large snapshots as JSON, as `rightsizer snapshot` does)")
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
