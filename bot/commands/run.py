@@ -100,7 +100,8 @@ def configs(args: argparse.Namespace, env: Mapping[str, str]):
         dry_run=args.dry_run, report_path=Path(report), run_url=run_url,
         step_summary=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
     )
-    token = next((env[k] for k in TOKEN_ENV if env.get(k)), "")
+    # A pasted secret often ends in a newline; sent as is, it breaks the Authorization header.
+    token = next((env[k].strip() for k in TOKEN_ENV if env.get(k, "").strip()), "")
     repository = env.get("GITHUB_REPOSITORY", "")
     if not token or not repository:
         if not args.dry_run:

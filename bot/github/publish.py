@@ -199,7 +199,7 @@ def add_labels(pr: PullRequest, names: list[str]) -> None:
     try:
         pr._requester.requestJsonAndCheck("POST", f"{pr.issue_url}/labels", input={"labels": list(names)})
     except (GithubException, requests.exceptions.RequestException):
-        _, data = pr._requester.requestJsonAndCheck("GET", f"{pr.issue_url}/labels")
+        _, data = pr._requester.requestJsonAndCheck("GET", f"{pr.issue_url}/labels", parameters={"per_page": 100})
         if not set(names) <= {l.get("name") for l in data or []}:
             raise
 

@@ -103,7 +103,8 @@ def from_json(raw: dict[str, Any]) -> PrState:
     for p in raw.get("pins") if isinstance(raw.get("pins"), list) else []:
         pin = _valid_pin(p)
         if pin is None:
-            dropped.append(f"pin {str(p)[:120]}")
+            ref = p.get("ref") if isinstance(p, dict) and isinstance(p.get("ref"), str) else "?"
+            dropped.append(f"pin {ref[:120]} (not a namespace/workload/container ref with cpu/memory in range)")
         else:
             pins.append(pin)
     return PrState(

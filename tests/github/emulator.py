@@ -380,6 +380,9 @@ class GitHubEmulator:
                 p.updated_at = _now()
                 return 200, self._pull(p)
         m = re.fullmatch(r"/issues/(\d+)/labels", rest)
+        if method == "GET" and m:
+            p = self._issue(int(m.group(1)))
+            return self._page(path_of(rest, self), query, [self._label(n) for n in p.labels])
         if method == "POST" and m:
             p = self._issue(int(m.group(1)))
             for name in body["labels"] if isinstance(body, dict) else body:

@@ -83,7 +83,9 @@ def test_state_round_trip_and_tolerance():
     assert prstate.parse(edited).skips == ()
     # Wrong types are dropped, not trusted.
     weird = '<!-- rightsizer-state: {"pins": [{"ref": "a/b/c", "cpu": "lots"}], "paused": "yes"} -->'
-    assert prstate.parse(weird).pins == (Pin("a/b/c", None, None),) and prstate.parse(weird).paused is False
+    # A pin with no usable value is dropped (and reported once by the run), not kept empty.
+    assert prstate.parse(weird).pins == () and prstate.parse(weird).paused is False
+    assert len(prstate.parse(weird).dropped) == 1 and "a/b/c" in prstate.parse(weird).dropped[0]
     # Refs must look like Kubernetes names: a hand-edited marker cannot smuggle other text in.
     odd = '<!-- rightsizer-state: {"skips": ["ok/app", "Bad/App", "x/y/z/w", "a;rm/b"], "pins": [{"ref": "a/b"}]} -->'
     assert prstate.parse(odd).skips == ("ok/app",) and prstate.parse(odd).pins == ()

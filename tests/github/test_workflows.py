@@ -202,3 +202,43 @@ def test_docs_workflow_is_the_example_workflow():
     text = (ROOT / "docs" / "action.md").read_text()
     block = text.split("```yaml\n", 1)[1].split("\n```", 1)[0]
     assert YAML(typ="safe").load(block) == load(ROOT / "examples" / "workflows" / "rightsizer.yml")
+
+
+def test_readme_workflow_is_the_linted_example_byte_for_byte():
+    # The README's copy keeps the example's comments too: the justifications of its zizmor ignores.
+    block = (ROOT / "README.md").read_text().split("```yaml\n", 1)[1].split("\n```", 1)[0] + "\n"
+    assert block == (ROOT / "examples" / "workflows" / "rightsizer.yml").read_text()
+    assert block.count("# zizmor: ignore[") == 2
+
+
+def _lock_pins(text: str) -> dict[str, tuple[str, int]]:
+    """name -> (version, number of --hash options) from a pip-compile lock."""
+    pins: dict[str, tuple[str, int]] = {}
+    for entry in text.replace("\\\n", " ").splitlines():
+        entry = entry.split("#", 1)[0].strip()
+        if entry:
+            req, *opts = entry.split()
+            name, version = req.split("==")
+            pins[name.lower().replace("_", "-").replace(".", "-")] = (version, sum(o.startswith("--hash=sha256:") for o in opts))
+    return pins
+
+
+def test_action_installs_only_hash_pinned_dependencies():
+    from packaging.requirements import Requirement
+    import tomllib
+
+    step = next(s for s in load(ACTION)["runs"]["steps"] if s["name"].startswith("Install Rightsizer"))
+    installs = [" ".join(l.strip().rstrip("\\") for l in cmd.splitlines()) for cmd in step["run"].split('"$venv/bin/python" -m pip install')[1:]]
+    # Two installs: the lock with --require-hashes, then our own code with nothing resolved or fetched.
+    assert len(installs) == 2
+    assert "--require-hashes" in installs[0].split() and '"$GITHUB_ACTION_PATH/requirements/action.lock"' in installs[0]
+    assert {"--no-deps", "--no-index", "--no-build-isolation"} <= set(installs[1].split())
+    pins = _lock_pins((ROOT / "requirements" / "action.lock").read_text())
+    assert pins and all(n >= 1 for _, n in pins.values()), [k for k, (_, n) in pins.items() if n == 0]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # Every runtime dependency and the build backend is locked at a version the project accepts;
+    # otherwise scripts/lock-action-deps.sh was not re-run after pyproject.toml changed.
+    for spec in [*project["project"]["dependencies"], *project["build-system"]["requires"]]:
+        req = Requirement(spec)
+        key = req.name.lower().replace("_", "-").replace(".", "-")
+        assert key in pins and req.specifier.contains(pins[key][0]), f"{spec} not locked (run scripts/lock-action-deps.sh)"
