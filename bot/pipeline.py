@@ -17,7 +17,8 @@ from bot.engine.plan import BLOCKED, OVER_CAP, SELECTED, Plan, build_plan
 from bot.model import Snapshot
 from bot.policy import Overrides, Pin, Policy, load_policy
 from bot.quantity import human
-from bot.report.json_report import report_dict
+from bot.report.json_report import pool_dict, report_dict
+from bot.report.nodepool_markdown import render_pool_note
 from bot.report.markdown import LABELS, FileLines, explain, headline, render_pr_body
 
 __all__ = ["Overrides", "Pin", "PullRequestDraft", "PipelineResult", "run_pipeline", "plan_for"]
@@ -37,6 +38,7 @@ class PullRequestDraft:
     fingerprint: str = ""
     summary_lines: list[str] = field(default_factory=list)
     diff: str = ""
+    records: tuple[Any, ...] = ()  # bot.engine.verify.ChangeRecord per container (kept in the PR's state)
 
 
 @dataclass
@@ -48,13 +50,6 @@ class PipelineResult:
     explain: Callable[[str], str]
     warnings: list[str] = field(default_factory=list)
     edits: list[Any] = field(default_factory=list)
-
-
-def filter_namespaces(snapshot: Snapshot, namespaces: tuple[str, ...]) -> Snapshot:
-    if not namespaces:
-        return snapshot
-    keep = set(namespaces)
-    return replace(snapshot, workloads=tuple(w for w in snapshot.workloads if w.namespace in keep))
 
 
 def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple[Plan, Any, dict[str, str]]:
@@ -147,7 +142,7 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
         notes.append(render_pool_note(proposal))
         if not proposal.changed:
             continue
-        after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed).encode("utf-8")
+        after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed, pool.file).encode("utf-8")
         line = next((i for i, (a, b) in enumerate(zip(before.splitlines(), after.splitlines()), 1) if a != b), None)
         drafts.append(
             PullRequestDraft(
@@ -164,6 +159,32 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
             )
         )
     return drafts, notes, proposals
+
+
+def change_record(d) -> Any:
+    """What verification needs to know later about one selected change."""
+    from bot.engine.verify import ChangeRecord
+
+    w, rec = d.workload, d.recommendation
+    return ChangeRecord(w.namespace, w.kind, w.name, d.container, rec.current, rec.proposed, w.helm_release, d.init)
+
+
+def _apply_holds(plan: Plan, mapping: Any, unmapped: dict[str, str], snapshot: Snapshot, policy: Policy,
+                 repo_dir: Path | None, holds: Any):
+    """Plan again without the changes a back-off or a pending revert forbids (verification, issue 14).
+    Only proposals moving a held field in the held direction are taken out."""
+    from bot.engine.verify import moves_between
+    from datetime import datetime
+
+    now = datetime.fromisoformat(snapshot.collected_at.replace("Z", "+00:00")).timestamp()
+    proposals = [(d.key, moves_between(d.recommendation.current, d.recommendation.proposed))
+                 for d in plan.decisions if d.recommendation is not None and d.recommendation.changed]
+    held = holds.held(proposals, now)
+    if not held:
+        return plan, mapping, unmapped, policy
+    policy = replace(policy, held={**dict(getattr(policy, "held", {}) or {}), **held})
+    plan, mapping, unmapped = plan_for(snapshot, policy, repo_dir)
+    return plan, mapping, unmapped, policy
 
 
 def _diff(edits: list[Any]) -> str:
@@ -201,6 +222,7 @@ def run_pipeline(
     policy: Policy | None = None,
     write: bool = False,
     details_url: str | None = None,
+    holds: Any = None,
 ) -> PipelineResult:
     policy = policy or load_policy(repo_dir, policy_path)
     policy = policy.with_overrides(overrides)
@@ -208,9 +230,12 @@ def run_pipeline(
         policy = policy.with_mode(mode_override)
     if max_changes is not None:
         policy = policy.with_max_changes(max_changes)
-    snapshot = filter_namespaces(snapshot, namespaces)
+    if namespaces:
+        policy = policy.with_namespaces(namespaces)
 
     plan, mapping, unmapped = plan_for(snapshot, policy, repo_dir)
+    if holds is not None:
+        plan, mapping, unmapped, policy = _apply_holds(plan, mapping, unmapped, snapshot, policy, repo_dir, holds)
     warnings: list[str] = []
     edits: list[Any] = []
     files: list[FileLines] = []
@@ -228,14 +253,21 @@ def run_pipeline(
 
     warnings += fit_warnings(snapshot)
     unmapped_list = sorted(unmapped.items())
-    pool_drafts, pool_notes, _ = node_pool_drafts(repo_dir, snapshot, plan, policy)
+    # Pool files are written with the resources' files, once everything is computed (below).
+    pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
     report = report_dict(plan, {
         "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
         "warnings": warnings,
-        "nodePools": pool_notes,
+        "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
+        "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],
     })
-    body = render_pr_body(plan, files, unmapped_list, details_url=details_url)
-    step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000)
+    pool_note = None
+    if pool_drafts and policy.mode == "pr":
+        pool_note = "Node pools: " + "; ".join(
+            f"`{p.pool.name}` {p.current} → {p.proposed} nodes" for p in pool_proposals if p.changed
+        ) + " — proposed in its own PR on branch `rightsizer/nodes`, with the pods it makes room for."
+    body = render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note)
+    step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note)
     if pool_notes:
         step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
         step_summary += "".join("\n" + d.body for d in pool_drafts)
@@ -253,6 +285,7 @@ def run_pipeline(
                 fingerprint=fingerprint(plan),
                 summary_lines=[summary_line(d) for d in plan.selected],
                 diff=_diff(edits),
+                records=tuple(change_record(d) for d in plan.selected),
             )
         )
     if policy.mode == "pr":

@@ -23,7 +23,7 @@ from bot import quantity
 from bot.duration import parse_duration
 from bot.errors import InputError
 from bot.model import Workload
-from bot.schemas import policies_dir, validator
+from bot.schemas import error_message, policies_dir, validator
 from bot.yamlio import MAX_POLICY_BYTES, check_finite, field_name, line_of, load_documents, plain
 
 DEFAULT_POLICY_FILE = ".github/rightsizer.yaml"
@@ -41,7 +41,7 @@ class LimitRule:
     request_ratio: float = 2.0
     usage: str = "p95"
     usage_margin: float = 0.6
-    only_if_set: bool = False
+    only_if_set: bool = True  # a limit the file does not set is added only when the policy says so
     max_decrease_percent: float | None = None  # limits are the OOM line: they may shrink slower than requests
 
 
@@ -68,6 +68,7 @@ class ResourcePolicy:
     max_decrease_percent: float = 25
     deadband_percent: float = 10
     deadband_absolute: int = 0
+    deadband_requires: str = "all"  # "all": both thresholds must be passed; "any": one is enough (seed 000)
     rounding: Rounding = Rounding()
     limit: LimitRule = LimitRule()
 
@@ -92,6 +93,8 @@ class ContainerPolicy:
     hpa: str = "skip"
     preserve_qos: bool = True
     exclude: bool = False
+    deadband_scope: str = "value"  # "container": one material value moves all four (seed 000)
+    stateful: bool = False  # large cuts get a warning
     # Where each layer came from, for "why this policy" in the report.
     layers: tuple[str, ...] = ()
 
@@ -180,8 +183,12 @@ class Policy:
     pr: Mapping[str, Any] = field(default_factory=dict)
     node_pools: tuple[Mapping[str, Any], ...] = ()
     overrides: Overrides = Overrides()
+    # A run limited to some namespaces (--namespaces): only their containers change; node fit still sees every pod.
+    only_namespaces: tuple[str, ...] = ()
     # Containers the GitOps adapter could not find in the repo: key → reason (set by the pipeline).
     not_in_git: Mapping[str, str] = field(default_factory=dict)
+    # Containers verification holds back (a back-off after a revert, or a revert PR still open): key → reason.
+    held: Mapping[str, str] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
     _resolved: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -196,6 +203,13 @@ class Policy:
 
     def with_max_changes(self, max_changes: int) -> "Policy":
         return _replace(self, max_changes=max_changes)
+
+    def with_namespaces(self, namespaces: tuple[str, ...]) -> "Policy":
+        return _replace(self, only_namespaces=tuple(namespaces))
+
+    def defaults_policy(self) -> ContainerPolicy:
+        """The container policy before any namespace or workload rule: what "Policy in force" shows."""
+        return _resolve(self, "", ())
 
     def for_container(self, workload: Workload, container: str) -> ContainerPolicy:
         matched = tuple(
@@ -297,13 +311,14 @@ def _resource_policy(resource: str, raw: Mapping[str, Any]) -> ResourcePolicy:
         max_decrease_percent=float(raw.get("maxDecreasePercent", 25)),
         deadband_percent=float(deadband.get("percent", 0)),
         deadband_absolute=_quantity(resource, deadband.get("absolute", 0)) or 0,
+        deadband_requires=deadband.get("requires", "all"),
         rounding=Rounding(_quantity(resource, rounding["step"]) if "step" in rounding else None, rounding.get("direction", "up")),
         limit=LimitRule(
             mode=limit.get("mode", "formula"),
             request_ratio=float(limit.get("requestRatio", 1.0)),
             usage=limit.get("usage", "p95"),
             usage_margin=float(limit.get("usageMargin", 0.0)),
-            only_if_set=bool(limit.get("onlyIfSet", False)),
+            only_if_set=bool(limit.get("onlyIfSet", True)),
             max_decrease_percent=float(limit["maxDecreasePercent"]) if "maxDecreasePercent" in limit else None,
         ),
     )
@@ -327,6 +342,8 @@ def container_policy(raw: Mapping[str, Any], layers: tuple[str, ...] = ()) -> Co
         hpa=raw.get("hpa", "skip"),
         preserve_qos=bool(raw.get("preserveQos", True)),
         exclude=bool(raw.get("exclude", False)),
+        deadband_scope=raw.get("deadbandScope", "value"),
+        stateful=bool(raw.get("stateful", False)),
         layers=layers,
     )
 
@@ -414,7 +431,7 @@ def _schema_error(doc: Any, data: Any, display: str) -> InputError | None:
         return None
     err = best_match(errors)
     path = list(err.absolute_path)
-    message = err.message
+    message = error_message("policy", err)
     if err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
         allowed = set(err.schema.get("properties", {}))
         extra = sorted(k for k in err.instance if k not in allowed)

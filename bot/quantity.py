@@ -47,8 +47,8 @@ class QuantityError(ValueError):
     """A string that is not a Kubernetes quantity."""
 
 
-def parse_decimal(text: str | int | float) -> Decimal:
-    """The exact value of a quantity in base units (cores or bytes)."""
+def parse_decimal(text: str | int | float, resource: str | None = None) -> Decimal:
+    """The exact value of a quantity in base units (cores or bytes); ``resource`` only sharpens the error."""
     if isinstance(text, bool):
         raise QuantityError(f"{text!r} is not a quantity")
     if isinstance(text, int):
@@ -67,7 +67,7 @@ def parse_decimal(text: str | int | float) -> Decimal:
         raise QuantityError(f"{s[:20]!r}… is not a Kubernetes quantity (too long)")
     m = _QUANTITY.match(s)
     if not m:
-        raise QuantityError(f"{text!r} is not a Kubernetes quantity")
+        raise QuantityError(not_a_quantity(text, resource))
     try:
         number = Decimal(m.group("num"))
     except InvalidOperation as exc:  # pragma: no cover - regex guards this
@@ -88,7 +88,7 @@ def parse_decimal(text: str | int | float) -> Decimal:
 
 def parse_cpu(text: str | int | float) -> int:
     """Millicores, rounded up to 1m as the API server does."""
-    value = parse_decimal(text) * 1000
+    value = parse_decimal(text, "cpu") * 1000
     if value > MAX_CPU_MILLICORES:
         raise QuantityError(f"{_shown(text)} is out of range (at most {MAX_CPU_MILLICORES // 1000} cores)")
     return int(value.to_integral_value(rounding=ROUND_CEILING))
@@ -96,7 +96,7 @@ def parse_cpu(text: str | int | float) -> int:
 
 def parse_memory(text: str | int | float) -> int:
     """Bytes, rounded up to a whole byte."""
-    value = parse_decimal(text)
+    value = parse_decimal(text, "memory")
     if value > MAX_MEMORY_BYTES:
         raise QuantityError(f"{_shown(text)} is out of range (at most 1Ei)")
     return int(value.to_integral_value(rounding=ROUND_CEILING))
@@ -115,6 +115,51 @@ def suffix_of(text: str | int | float) -> str:
     """The unit suffix a quantity is written with ("" for plain numbers)."""
     m = _QUANTITY.match(str(text).strip())
     return (m.group("suffix") or "") if m else ""
+
+
+# --- near misses -------------------------------------------------------------
+# What people write instead of a quantity (7GB, 2gi, 512 Mi, 1.5 cores), and the quantity they mean.
+
+_NEAR_MISS = re.compile(r"^\s*(?P<num>\+?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>[A-Za-z]*)\s*$")
+_SUFFIXES = {"", *_BINARY, *_DECIMAL}
+# Units other tools write with a B (7GB): Kubernetes has a decimal and a binary one (7G, 7Gi), so offer both.
+# Lower-case m and e stay out: m is a valid suffix, e starts an exponent.
+_MEMORY_UNITS = {
+    **{u: "{n}" for u in ("b", "byte", "bytes")},
+    **{f"{p}{b}": "{n}" + ("k" if p == "k" else p.upper()) + " or {n}" + p.upper() + "i"
+       for p in "kmgtpe" for b in ("", "b") if f"{p}{b}" not in ("m", "e")},
+    **{f"{p}i{b}": "{n}" + p.upper() + "i" for p in "kmgtpe" for b in ("", "b")},
+}
+_CPU_UNITS = {
+    **{u: "{n}" for u in ("core", "cores", "cpu", "cpus", "vcpu", "vcpus")},
+    **{u: "{n}m" for u in ("m", "mcpu", "millicore", "millicores", "millicpu", "millicpus")},
+}
+_EXAMPLES = {
+    "cpu": "write cores (0.5) or millicores (500m)",
+    "memory": "write bytes with an optional suffix: binary 512Mi, 2Gi or decimal 500M, 2G",
+    None: "write a number with an optional suffix, such as 500m, 512Mi or 2Gi",
+}
+
+
+def suggestion(text: object, resource: str | None = None) -> str | None:
+    """The quantity a near miss probably meant ("7GB" → "7G or 7Gi"), or None when there is no good guess."""
+    m = _NEAR_MISS.match(str(text))
+    if not m:
+        return None
+    number, unit = m.group("num").lstrip("+"), m.group("unit")
+    if unit in _SUFFIXES:  # a right unit, apart from its number: "512 Mi"
+        guess: str | None = number + unit
+    else:
+        tables = {"cpu": (_CPU_UNITS,), "memory": (_MEMORY_UNITS,)}.get(resource or "", (_MEMORY_UNITS, _CPU_UNITS))
+        guess = next((t[unit.lower()].format(n=number) for t in tables if unit.lower() in t), None)
+    return None if guess == str(text) else guess
+
+
+def not_a_quantity(text: object, resource: str | None = None) -> str:
+    """The one-line complaint about a value that is not a quantity, with the likely fix when there is one."""
+    what = {"cpu": "CPU quantity", "memory": "memory quantity"}.get(resource or "", "Kubernetes quantity")
+    guess = suggestion(text, resource)
+    return f"{text!r} is not a {what}: " + (f"did you mean {guess}?" if guess else _EXAMPLES.get(resource, _EXAMPLES[None]))
 
 
 # --- style -----------------------------------------------------------------
@@ -193,6 +238,16 @@ def human(resource: str, value: int | None) -> str:
     if value % MI == 0:
         return f"{value // MI}Mi"
     return f"{math.ceil(value / MI)}Mi"
+
+
+def in_unit(resource: str, value: float | int | None) -> str:
+    """One unit per resource, for tables and rationale: CPU in millicores, memory in MiB, a decimal only when
+    the value is not whole (so an intermediate 312.4m never reads like the 313m that is written)."""
+    if value is None:
+        return "—"
+    amount = value if resource == "cpu" else value / MI
+    text = f"{amount:.1f}".rstrip("0").rstrip(".") if abs(amount - round(amount)) >= 0.05 else f"{round(amount)}"
+    return text + ("m" if resource == "cpu" else "Mi")
 
 
 # --- friendly rounding -----------------------------------------------------

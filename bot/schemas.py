@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jsonschema
 
+from bot.quantity import not_a_quantity
+
 
 def policies_dir() -> Path:
     here = Path(__file__).resolve().parent
@@ -48,3 +50,18 @@ def format_checker() -> jsonschema.FormatChecker:
     checker = jsonschema.FormatChecker()
     checker.checks("date-time")(is_date_time)
     return checker
+
+
+_QUANTITY_DEFS = {"cpuQuantity": "cpu", "memoryQuantity": "memory", "quantity": None}
+
+
+def error_message(name: str, err: jsonschema.ValidationError) -> str:
+    """A schema error's message, except for a quantity its pattern refused: there the raw regex helps
+    nobody, and the likely fix ("7GB": did you mean 7G or 7Gi?) does."""
+    if err.validator == "pattern" and isinstance(err.instance, str):
+        defs = validator(name).schema.get("$defs", {})
+        for key, resource in _QUANTITY_DEFS.items():
+            if key in defs and defs[key] == err.schema:
+                field = err.absolute_path[-1] if err.absolute_path else None
+                return not_a_quantity(err.instance, resource or (field if field in ("cpu", "memory") else None))
+    return err.message

@@ -29,7 +29,7 @@ from bot.model import (
     Usage,
     Workload,
 )
-from bot.schemas import validator
+from bot.schemas import error_message, validator
 from bot.safefs import PathRefused, read_regular
 from bot.yamlio import MAX_YAML_BYTES, check_bounded, check_finite, field_name, line_of, parse_text, plain
 
@@ -52,10 +52,13 @@ def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
     fast = _load_json(raw, display)
     if fast is not None:
         check_finite(fast, fast, display)  # before the schema: NaN passes minimum/maximum, -inf fails them oddly
-    if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)):
+    if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)) and not _first_duplicate(fast):
         # Valid JSON (what `rightsizer snapshot` writes): skip the slow position-keeping YAML parse,
         # which is only needed to point at the line of an error.
         return _checked_build(fast, fast, display)
+    json_error = _json_syntax_error(path, raw, display)
+    if json_error:
+        raise json_error
     if len(raw) > MAX_YAML_BYTES:
         raise InputError(display, f"is {len(raw)} bytes: over {MAX_YAML_BYTES} bytes a snapshot must be valid JSON "
                                   "(as `rightsizer snapshot` writes it)" + (f"; {_first_error(fast)}" if fast is not None else ""))
@@ -70,8 +73,11 @@ def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
 
 
 def _first_error(data: Any) -> str:
-    err = sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))[0]
-    return f"{field_name(list(err.absolute_path))}: {err.message[:200]}"
+    errors = sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:  # valid, but an entry is listed twice
+        err = _duplicate_error(data, "", *_first_duplicate(data))
+        return f"{err.field}: {err.message}"
+    return f"{field_name(list(errors[0].absolute_path))}: {error_message('snapshot', errors[0])[:200]}"
 
 
 def _load_json(raw: bytes, display: str) -> Any:
@@ -110,6 +116,30 @@ def _checked_build(doc: Any, data: Any, display: str) -> Snapshot:
         raise InputError(display, str(exc)) from None
 
 
+def _json_syntax_error(path: Path, raw: bytes, display: str) -> InputError | None:
+    """A `.json` file that does not parse, as a JSON error. The YAML parser would read it too, but its
+    message about a cut-off file (`rightsizer snapshot` killed mid-write) is about YAML and misleads."""
+    import json
+
+    if path.suffix.lower() != ".json":
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not text.strip():
+            return InputError(display, "is empty, not JSON")
+        if text.lstrip()[:1] not in ("{", "["):
+            return None  # YAML in a file named .json: read as YAML, as before
+        # An unterminated string can only end at the end of the file: JSON strings hold no raw newline.
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        return InputError(display, f"is not valid JSON: {exc.msg} at column {exc.colno}"
+                          + ("; the file ends before the JSON does (truncated?)" if cut else ""), line=exc.lineno)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None  # reported by the YAML reader below, as for every file
+    return None
+
+
 def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
     check_bounded(doc, display)
     data = plain(doc)
@@ -118,8 +148,50 @@ def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
     if errors:
         err = errors[0]
         path = list(err.absolute_path)
-        raise InputError(display, err.message[:300], line=line_of(doc, path), field=field_name(path))
+        raise InputError(display, error_message("snapshot", err)[:300], line=line_of(doc, path), field=field_name(path))
+    duplicate = _first_duplicate(data)
+    if duplicate:
+        raise _duplicate_error(doc, display, *duplicate)
     return _checked_build(doc, data, display)
+
+
+def _first_duplicate(data: Mapping[str, Any]) -> tuple[list[Any], list[Any], str] | None:
+    """The first entry that repeats an earlier one (its path, the earlier one's path, what they are), or None.
+
+    The engine keys nodes by name, workloads by namespace, kind and name (a Deployment and a StatefulSet may
+    share a name) and containers by name within their workload (Kubernetes requires it, init containers
+    included): a repeat would make one entry overwrite the other, or fail deep in the engine.
+    """
+    def first_repeat(items: Any, key: Any, where: list[Any]) -> tuple[list[Any], list[Any], Any] | None:
+        seen: dict[Any, int] = {}
+        for i, item in enumerate(items or ()):
+            k = key(item)
+            if k in seen:
+                return where + [i], where + [seen[k]], k
+            seen[k] = i
+        return None
+
+    repeat = first_repeat(data.get("nodes"), lambda n: n.get("name"), ["nodes"])
+    if repeat:
+        return repeat[0], repeat[1], f"two nodes share a name: {repeat[2]!r} is"
+    repeat = first_repeat(data.get("workloads"), lambda w: (w.get("namespace"), w.get("kind"), w.get("name")), ["workloads"])
+    if repeat:
+        ns, kind, name = repeat[2]
+        return repeat[0], repeat[1], f"{kind} {ns}/{name} is"
+    for i, w in enumerate(data.get("workloads") or ()):
+        repeat = first_repeat(w.get("containers"), lambda c: c.get("name"), ["workloads", i, "containers"])
+        if repeat:
+            return repeat[0], repeat[1], f"container {repeat[2]!r} of {w.get('kind')} {w.get('namespace')}/{w.get('name')} is"
+    return None
+
+
+def _duplicate_error(doc: Any, display: str, path: list[Any], earlier: list[Any], what: str) -> InputError:
+    def at(p: list[Any]) -> str:
+        line = line_of(doc, p)  # None for a plain dict (a snapshot built in memory)
+        return field_name(p) + (f" (line {line})" if line else "")
+
+    return InputError(display, f"{what} listed twice, at {at(earlier)} and at {at(path)}: keep one",
+                      line=line_of(doc, path), field=field_name(path))
 
 
 def _resources(raw: Mapping[str, Any] | None) -> Resources:

@@ -43,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
     files = [FileLines(e.path, tuple(e.lines)) for e in result.edits]
     print("Rightsizer demo: a homelab with a Lenovo m720q, a Raspberry Pi 4 and one Proxmox VM worker.\n")
     sys.stdout.write(render_terminal_summary(result.plan, files))
-    for note in result.report.get("nodePools", []):
-        print(f"\n{note}")
+    for pool in result.report.get("nodePools", []):
+        print(f"\n{pool['summary']}")
     print(f"\nThe PR it would open: {out / 'pr.md'}" + (f" (and {out / 'pr-nodes.md'} for the node pool)" if any(d.scope == "nodes" for d in result.drafts) else ""))
-    print(f"The patch:            {out / 'changes.diff'}   (see it in context: git -C {repo} diff)")
+    print(f"The patch:            {out / 'changes.diff'}   (see it in context: git -C {repo} diff)"
+          + (f"; the node pool's: {out / 'changes-nodes.diff'}" if any(d.scope == "nodes" for d in result.drafts) else ""))
     print(f"Every decision:       {out / 'report.json'}")
     return 0
 

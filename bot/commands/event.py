@@ -51,6 +51,9 @@ class _SessionRunner:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str] | None = None, pipeline=None) -> int:
+    from bot.commands.snapshot import refuse_measurement_flags_with_snapshot
+
+    refuse_measurement_flags_with_snapshot(args)  # before the event, so every event refuses alike
     env = os.environ if env is None else env
     name, payload = load_event(env)
     if name in RUN_EVENTS:

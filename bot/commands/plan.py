@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from bot.commands.argtypes import non_negative_int
 from bot.errors import InputError
 from bot.policy import Overrides
 from bot.report.markdown import FileLines, render_terminal_summary
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="write report.json, pr.md and changes.diff here")
     p.add_argument("--write", action="store_true", help="patch the files in the repo checkout")
     p.add_argument("--mode", choices=["off", "report", "pr"], help="override the policy's mode")
-    p.add_argument("--max-changes", type=int, metavar="N", help="override the policy's cap of changes per PR")
+    p.add_argument("--max-changes", type=non_negative_int, metavar="N", help="override the policy's cap of changes per PR")
     p.add_argument("--namespaces", default="", metavar="NS[,NS…]", help="only these namespaces")
     p.add_argument("--github-annotations", action="store_true", help="also print errors as GitHub workflow annotations")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
@@ -45,25 +46,28 @@ def load_input_snapshot(args: argparse.Namespace):
 
 
 def write_outputs(out: Path, result) -> list[Path]:
-    """report.json; pr.md (the resources PR, or the full report when there is none); pr-nodes.md when a
-    node pool should change; changes.diff with every file change."""
+    """report.json; pr.md (the resources PR, or the full report when there is none) with changes.diff, exactly
+    that PR's files; pr-nodes.md with changes-nodes.diff when a node pool should change (its own PR)."""
     out.mkdir(parents=True, exist_ok=True)
     drafts = {d.scope: d for d in result.drafts}
     files = {
         "report.json": json.dumps(result.report, indent=2) + "\n",
         "pr.md": drafts["resources"].body if "resources" in drafts else result.step_summary,
-        "changes.diff": "".join(d.diff for d in result.drafts),
+        "changes.diff": drafts["resources"].diff if "resources" in drafts else "",
     }
     if "nodes" in drafts:
         files["pr-nodes.md"] = drafts["nodes"].body
+        files["changes-nodes.diff"] = "".join(d.diff for d in result.drafts if d.scope == "nodes")
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
     return [out / name for name in files]
 
 
 def run(args: argparse.Namespace) -> int:
+    from bot.commands.snapshot import refuse_measurement_flags_with_snapshot
     from bot.pipeline import run_pipeline
 
+    refuse_measurement_flags_with_snapshot(args)
     if args.write and not args.repo:
         raise InputError("<command line>", "--write needs --repo", field="--write")
     repo = Path(args.repo) if args.repo else None

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from bot.commands.argtypes import non_negative_int, non_negative_seconds
 from bot.errors import InputError
 
 TOKEN_ENV = ("RIGHTSIZER_GITHUB_TOKEN", "GITHUB_TOKEN")
@@ -25,13 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="plan and report only; write nothing to GitHub")
     p.add_argument("--snapshot", metavar="FILE", help="use this snapshot instead of collecting one")
     _collection_arguments(p)
-    p.add_argument("--max-changes", type=_positive_int, metavar="N", help="override the policy's cap of changes per PR")
+    p.add_argument("--max-changes", type=non_negative_int, metavar="N", help="override the policy's cap of changes per PR")
     p.add_argument("--namespaces", default="", metavar="NS[,NS…]", help="only these namespaces")
     p.add_argument("--report-path", metavar="FILE", help="where to write report.json (default: $RUNNER_TEMP/rightsizer/report.json)")
     p.add_argument("--base", metavar="BRANCH", help="base branch for the PRs (default: the repository's default branch)")
     p.add_argument("--bot-login", metavar="LOGIN", help="login the PRs are authored by (default: from the token; github-actions[bot] for GITHUB_TOKEN)")
     p.add_argument("--api-url", metavar="URL", help="GitHub API URL (default: $GITHUB_API_URL or https://api.github.com)")
-    p.add_argument("--api-write-pause", type=float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    p.add_argument("--api-write-pause", type=non_negative_seconds, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
     p.add_argument("--github-annotations", action="store_true", help="print errors as GitHub workflow annotations")
 
 
@@ -59,16 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be zero or more")
-    return value
-
-
 @contextlib.contextmanager
 def group(title: str, env: Mapping[str, str]) -> Iterator[None]:
     """A collapsible log group in GitHub Actions; plain output elsewhere."""
@@ -84,8 +75,10 @@ def group(title: str, env: Mapping[str, str]) -> Iterator[None]:
 
 def configs(args: argparse.Namespace, env: Mapping[str, str]):
     from bot.github.app import GitHubConfig, RunConfig
+    from bot.commands.snapshot import refuse_measurement_flags_with_snapshot
     from bot.github.client import ClientSettings
 
+    refuse_measurement_flags_with_snapshot(args)
     repo_dir = Path(args.repo)
     if not repo_dir.is_dir():
         raise InputError(str(repo_dir), "repository checkout not found", field="--repo")
@@ -131,7 +124,15 @@ def make_session(args: argparse.Namespace, env: Mapping[str, str], pipeline=None
     from bot.github.app import Session
 
     cfg, gh_cfg = configs(args, env)
-    return Session(cfg, gh_cfg, snapshot_loader(args), pipeline=pipeline)
+    prometheus, cluster = None, None
+    if getattr(args, "prometheus_url", None) and not getattr(args, "snapshot", None):
+        # The same Prometheus verifies the merged changes (bot.github.revert); credentials from the environment.
+        from bot.commands.snapshot import prometheus_config
+        from bot.sources.prometheus import PrometheusClient
+
+        prom_cfg, cluster = prometheus_config(args, env)
+        prometheus = PrometheusClient(prom_cfg)
+    return Session(cfg, gh_cfg, snapshot_loader(args), pipeline=pipeline, prometheus=prometheus, cluster=cluster)
 
 
 def fail_cleanly(exc: BaseException) -> int | None:

@@ -11,9 +11,11 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 from pathlib import Path
 
-from bot.duration import DURATION_PATTERN
+from bot.commands.argtypes import positive_seconds
+from bot.duration import DURATION_PATTERN, parse_duration
 from bot.errors import InputError
 
 
@@ -29,7 +31,22 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kube-state-metrics", action="store_true", help="read nodes, pods and owners from kube-state-metrics series instead of the Kubernetes API")
     g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (default: in-cluster service account, else kube-state-metrics)")
     g.add_argument("--context", metavar="NAME", help="kubeconfig context")
-    g.add_argument("--collection-budget", type=float, default=300.0, metavar="SECONDS", help="give up (no snapshot, no PR) after this long")
+    g.add_argument("--collection-budget", type=positive_seconds, metavar="SECONDS", help="give up (no snapshot, no PR) after this long (default: 300)")
+
+
+# Flags that shape what is measured. With --snapshot nothing is measured, so they would be ignored
+# without a word; connection flags (--prometheus-url, --kubeconfig…) may stay set, as action.yml passes them.
+MEASUREMENT_FLAGS = (("--window", "window"), ("--resolution", "resolution"), ("--cluster-label", "cluster_label"),
+                     ("--collection-budget", "collection_budget"), ("--at", "at"))
+
+
+def refuse_measurement_flags_with_snapshot(args: argparse.Namespace) -> None:
+    if not getattr(args, "snapshot", None):
+        return
+    for flag, dest in MEASUREMENT_FLAGS:
+        if getattr(args, dest, None) is not None:
+            raise InputError("<command line>", "only applies to live collection, and --snapshot reads a file "
+                             "measured already (its window is its own): give one or the other", field=flag)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +65,8 @@ def _duration(value: str | None, default: str, flag: str) -> str:
     value = value or default
     if not re.fullmatch(DURATION_PATTERN, value):
         raise InputError("<command line>", f"{value!r} is not a duration like 14d or 5m", field=flag)
+    if parse_duration(value) < 1:  # 0d measures nothing; a step under a second is none to Prometheus
+        raise InputError("<command line>", f"{value!r} is shorter than a second; give a duration like 14d or 5m", field=flag)
     return value
 
 
@@ -64,14 +83,11 @@ def _headers(args: argparse.Namespace, env) -> dict[str, str]:
     return out
 
 
-def collect_from_args(args: argparse.Namespace, env=None, progress=None):
-    """A Snapshot measured live, from the collection flags (and credentials in the environment)."""
-    from bot.sources.collect import collect_snapshot
-    from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope
+def prometheus_config(args: argparse.Namespace, env) -> tuple[Any, tuple[str, str] | None]:
+    """(PrometheusConfig, cluster label) from the collection flags; shared by `snapshot` and the
+    verification of merged changes in `run`."""
+    from bot.sources.prometheus import PrometheusConfig
 
-    env = os.environ if env is None else env
-    if not args.prometheus_url:
-        raise InputError("<command line>", "live collection needs --prometheus-url", field="--prometheus-url")
     cluster = None
     if getattr(args, "cluster_label", None):
         name, sep, value = args.cluster_label.partition("=")
@@ -88,6 +104,18 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None):
         insecure=bool(getattr(args, "prometheus_insecure", False)),
         budget=float(getattr(args, "collection_budget", 300.0) or 300.0),
     )
+    return cfg, cluster
+
+
+def collect_from_args(args: argparse.Namespace, env=None, progress=None):
+    """A Snapshot measured live, from the collection flags (and credentials in the environment)."""
+    from bot.sources.collect import collect_snapshot
+    from bot.sources.prometheus import PrometheusClient, Scope
+
+    env = os.environ if env is None else env
+    if not args.prometheus_url:
+        raise InputError("<command line>", "live collection needs --prometheus-url", field="--prometheus-url")
+    cfg, cluster = prometheus_config(args, env)
     scope = Scope(
         window=_duration(getattr(args, "window", None), "14d", "--window"),
         resolution=_duration(getattr(args, "resolution", None), "5m", "--resolution"),

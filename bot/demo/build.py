@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bot import quantity
+
 from bot.demo.scenario import BEHAVIOUR, COLLECTED_AT, NODES, WINDOW_DAYS
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +63,15 @@ def percentiles(p95: float, spike: float, steady: bool) -> dict[str, float]:
     return {"p50": p95 * r50, "p90": p95 * r90, "p95": p95, "p99": p95 * r99, "max": p95 * max(spike, r99)}
 
 
+def physical(values: dict[str, float], limit: float | None, oom: bool) -> dict[str, float]:
+    """What a container can really show: CPU never above its limit (it is throttled there); memory under its
+    limit unless it was OOM-killed (then its peak is the limit it hit)."""
+    if limit is None:
+        return values
+    cap = limit if oom else limit * 0.97
+    return {k: min(v, cap) for k, v in values.items()}
+
+
 def build() -> dict:
     workloads = []
     for kind, ns, name, release, containers, extras in WORKLOADS:
@@ -76,13 +87,17 @@ def build() -> dict:
         for cname, (req, lim) in containers.items():
             b = BEHAVIOUR[f"{ns}/{name}/{cname}"]
             coverage = min(b.days, WINDOW_DAYS) * DAY
+            cpu_limit = quantity.parse_cpu(lim["cpu"]) / 1000 if "cpu" in lim else None
+            mem_limit = quantity.parse_memory(lim["memory"]) / MI if "memory" in lim else None
+            cpu = physical(percentiles(b.cpu_p95, b.spike, steady=False), cpu_limit, oom=True)
+            memory = physical(percentiles(b.mem_p95, min(b.spike, 1.3), steady=True), mem_limit, oom=b.oom > 0)
             out_containers.append({
                 "name": cname,
                 "requests": req,
                 "limits": lim,
                 "usage": {
-                    "cpu": {k: round(v, 6) for k, v in percentiles(b.cpu_p95, b.spike, steady=False).items()},
-                    "memory": {k: round(v * MI) for k, v in percentiles(b.mem_p95, min(b.spike, 1.3), steady=True).items()},
+                    "cpu": {k: round(v, 6) for k, v in cpu.items()},
+                    "memory": {k: round(v * MI) for k, v in memory.items()},
                 },
                 "coverageSeconds": coverage,
                 "restarts": b.restarts,

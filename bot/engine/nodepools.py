@@ -176,15 +176,19 @@ def _budget(node: Node, budgets: Budgets) -> Vector:
     return floor((node.allocatable.cpu or 0) * cpu_pct / 100), floor((node.allocatable.memory or 0) * mem_pct / 100)
 
 
-def _final_specs(plan: Plan) -> dict[tuple, dict]:
-    """Each workload's container specs after this plan; blocked upsizes count as the demand they are."""
+def _final_specs(plan: Plan, *, unmet: bool = True) -> dict[tuple, dict]:
+    """Each workload's container specs after this plan. With ``unmet``, blocked upsizes and held-back parts
+    count as the demand they are (their full wanted size); without, as what this PR really writes."""
     specs: dict[tuple, dict] = {}
     for d in plan.decisions:
         rec = d.recommendation
-        spec = d.wanted or (rec.proposed if rec and d.status in (SELECTED, BLOCKED) else (rec.current if rec else None))
-        if spec is None:
+        if rec is None:
             c = d.workload.container(d.container)
             spec = c.resources if c else None
+        elif unmet and (d.wanted is not None or d.status == BLOCKED):
+            spec = d.wanted or rec.proposed
+        else:
+            spec = rec.proposed if d.status == SELECTED else rec.current
         specs.setdefault(d.workload.key, {})[d.container] = spec
     return specs
 
@@ -211,8 +215,10 @@ def _pods_by_node(snapshot: Snapshot, specs: Mapping[tuple, dict]) -> tuple[dict
     return movable, daemons
 
 
-def _blocked_pods(plan: Plan, specs: Mapping[tuple, dict]) -> list[tuple[str, PodDemand, Vector]]:
-    """(current node, demand at the new size, request at the current size) for each pod of each blocked upsize."""
+def _blocked_pods(plan: Plan, specs: Mapping[tuple, dict]) -> list[tuple[str, PodDemand, Vector, str | None]]:
+    """(current node, demand at the wanted size, request as this PR leaves it, the node the plan says it fits on)
+    for each pod of each blocked upsize or held-back part."""
+    written = _final_specs(plan, unmet=False)
     out = []
     seen = set()
     for d in plan.decisions:
@@ -223,10 +229,11 @@ def _blocked_pods(plan: Plan, specs: Mapping[tuple, dict]) -> list[tuple[str, Po
             continue
         seen.add(w.key)
         req = pod_request(w, specs[w.key])
-        old = pod_request(w, {c.name: c.resources for c in w.containers})
+        old = pod_request(w, written[w.key])
+        fits_on = d.block.fits_on if d.block else None
         for p in w.pods:
             if p.node:
-                out.append((p.node, PodDemand(f"{w.namespace}/{p.name}", req, dict(w.node_selector), w.tolerations, _peak(w)), old))
+                out.append((p.node, PodDemand(f"{w.namespace}/{p.name}", req, dict(w.node_selector), w.tolerations, _peak(w)), old, fits_on))
     return out
 
 
@@ -325,7 +332,8 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
     # Base bins already hold each blocked pod at its new size on its current node: take it off, place it anew.
     bins = base_bins()
     blocked = _blocked_pods(plan, specs)
-    for node_name, pod, old in blocked:
+    preplaced: list[Placement] = []
+    for node_name, pod, old, fits_on in blocked:
         if not probe.admits(pod.node_selector, pod.tolerations):
             # The pool cannot help this one: it stays as it is, at its current size.
             bins.used[node_name][0] -= pod.request[0] - old[0]
@@ -334,26 +342,15 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
             continue
         bins.used[node_name][0] -= pod.request[0]
         bins.used[node_name][1] -= pod.request[1]
+        if fits_on in bins.nodes and bins.fits(fits_on, pod.request):
+            # The resources PR already names this node: the same answer here, room taken first.
+            bins.used[fits_on][0] += pod.request[0]
+            bins.used[fits_on][1] += pod.request[1]
+            preplaced.append(Placement(pod.ref, fits_on))
+            continue
         demand.append(pod)
-    if demand:
-        reasons.append(f"{len(demand)} pod(s) need room their nodes do not have: "
-                       + ", ".join(sorted(p.ref for p in demand)[:5]))
     pending = [p for p in _pending(snapshot.pending_pods) if probe.admits(p.node_selector, p.tolerations)]
-    if pending:
-        reasons.append(f"{len(pending)} pod(s) pending: the scheduler found no node")
-        demand += pending
-    taken = {p.ref for p in demand}
-    for name in sorted(m.name for m in members):
-        if any(bins.used[name][i] > bins.budget[name][i] for i in (0, 1)):
-            reasons.append(f"{name} is over its budget after this plan")
-            for pod in sorted(movable.get(name, []), key=lambda p: (-(p.request[1]), p.ref)):
-                if bins.used[name][0] <= bins.budget[name][0] and bins.used[name][1] <= bins.budget[name][1]:
-                    break
-                if pod.ref in taken or not probe.admits(pod.node_selector, pod.tolerations):
-                    continue
-                bins.used[name][0] -= pod.request[0]
-                bins.used[name][1] -= pod.request[1]
-                demand.append(pod)
+    demand += pending
     if outside:
         reasons.append(f"not counted: {', '.join(sorted(outside)[:5])} cannot run on this pool (node selector or taints)")
     if not demand:
@@ -381,6 +378,18 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
             held_back=f"the pool is at its max of {pool.max} nodes",
         )
     trial, placed, failed = trial_with(extra)
+    placed = preplaced + placed
+    # The reasons say exactly what the placement table shows: who needs a new node, who just moves.
+    where = {p.pod: p.node for p in placed}
+    on_new = sorted(ref for ref, n in where.items() if n in trial.new)
+    moved = sorted(ref for ref, n in where.items() if n not in trial.new)
+    pending_refs = {p.ref for p in pending}
+    if on_new:
+        reasons.insert(0, f"{len(on_new)} pod(s) need a new node: " + ", ".join(_label(r, pending_refs) for r in on_new[:5])
+                       + (f" and {len(on_new) - 5} more" if len(on_new) > 5 else ""))
+    if moved:
+        reasons.append(f"{len(moved)} pod(s) fit on existing nodes once rescheduled: "
+                       + ", ".join(f"{_label(r, pending_refs)} → {where[r]}" for r in moved[:5]))
     if failed:
         want = f"{current + needed}" if needed is not None else "more than the pending demand can use"
         reasons.append(f"capped at the pool's max of {pool.max}: needs {want} nodes; still without room: "
@@ -390,6 +399,10 @@ def _scale_up(snapshot, plan, pool, budgets, current, members, specs, movable, d
         pool, current, current + extra, "scale up", tuple(reasons), tuple(placed), trial.projection(alloc),
         monthly_cost_change=_cost(pool, extra),
     )
+
+
+def _label(ref: str, pending: set[str]) -> str:
+    return f"{ref} (pending)" if ref in pending else f"{ref} (blocked upsize)"
 
 
 def _copy(bins: _Bins) -> _Bins:

@@ -6,12 +6,12 @@ the same plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from bot.engine.fit import NodeLimits, Projection, as_resources, node_limits
 from bot.engine.recommend import ContainerRecommendation, recommend
-from bot.engine.select import Candidate, Selection, select
+from bot.engine.select import Block, Candidate, Selection, select
 from bot.model import ContainerChange, Resources, ResourceSpec, Snapshot, Workload
 from bot.policy import ContainerPolicy, Policy
 
@@ -37,10 +37,17 @@ class Decision:
     notes: tuple[str, ...] = ()
     # The full change when only part of it fits (the rest is unmet demand for node pools).
     wanted: ResourceSpec | None = None
+    # Why it (or its held-back part) does not fit, measured on the final projection.
+    block: Block | None = None
 
     @property
     def key(self) -> str:
         return f"{self.workload.namespace}/{self.workload.name}/{self.container}"
+
+    @property
+    def uid(self) -> str:
+        """Unique within a snapshot: a Deployment and a StatefulSet may share a name."""
+        return f"{self.workload.kind}/{self.key}"
 
     def change(self) -> ContainerChange:
         assert self.recommendation is not None
@@ -71,6 +78,7 @@ class Plan:
     window: str
     collected_at: str
     unknown_nodes: tuple[str, ...] = ()
+    policy: Policy | None = field(default=None, compare=False, repr=False)
 
     def by_status(self, status: str) -> list[Decision]:
         return [d for d in self.decisions if d.status == status]
@@ -84,8 +92,14 @@ class Plan:
         return [d.change() for d in self.selected]
 
 
-def _gate(workload: Workload, container_name: str, policy: ContainerPolicy, overrides_skip: str | None) -> tuple[str, str] | None:
+OUTSIDE_NAMESPACES = "outside the namespaces of this run"
+
+
+def _gate(workload: Workload, container_name: str, policy: ContainerPolicy, overrides_skip: str | None,
+          only_namespaces: tuple[str, ...] = ()) -> tuple[str, str] | None:
     """Why a container is not sized at all (status, reason), or None."""
+    if only_namespaces and workload.namespace not in only_namespaces:
+        return SKIPPED, OUTSIDE_NAMESPACES
     if policy.exclude:
         return SKIPPED, "excluded by policy (" + policy.layers[-1] + ")"
     if policy.mode == "off":
@@ -99,7 +113,7 @@ def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Deci
     out = []
     for c in workload.containers:
         cp = policy.for_container(workload, c.name)
-        gate = _gate(workload, c.name, cp, policy.overrides.skipped(workload.namespace, workload.name, c.name))
+        gate = _gate(workload, c.name, cp, policy.overrides.skipped(workload.namespace, workload.name, c.name), policy.only_namespaces)
         if gate:
             out.append(Decision(workload, c.name, c.init, gate[0], gate[1], cp))
             continue
@@ -113,6 +127,8 @@ def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Deci
         key = f"{workload.namespace}/{workload.name}/{c.name}"
         if rec.blocked:
             status, reason = SKIPPED, rec.blocked
+        elif rec.changed and key in policy.held:
+            status, reason = SKIPPED, policy.held[key]
         elif rec.changed and key in policy.not_in_git:
             status, reason = SKIPPED, "not found in Git: " + policy.not_in_git[key]
         elif not rec.changed:
@@ -136,7 +152,7 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
     limits = node_limits(snapshot.nodes, policy.budgets)
     projection = Projection(limits, policy.budgets)
     candidates = [
-        Candidate(d.key, d.workload, d.container, d.recommendation)
+        Candidate(d.uid, d.workload, d.container, d.recommendation)
         for d in decisions
         if d.status == "candidate" and d.recommendation is not None
     ]
@@ -157,6 +173,7 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
         window=snapshot.window,
         collected_at=snapshot.collected_at,
         unknown_nodes=selection.unknown_nodes,
+        policy=policy,
     )
 
 
@@ -167,19 +184,23 @@ def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision
         if d.status != "candidate":
             out.append(d)
             continue
-        notes = sel.notes.get(d.key, ())
-        if d.key in order:
-            if d.key in sel.adjusted:
-                d = replace(d, recommendation=replace(d.recommendation, proposed=sel.adjusted[d.key]),
+        notes = sel.notes.get(d.uid, ())
+        if d.uid in order:
+            if d.uid in sel.adjusted:
+                d = replace(d, recommendation=replace(d.recommendation, proposed=sel.adjusted[d.uid]),
                             wanted=d.recommendation.proposed)
-            out.append(_with(d, SELECTED, "", notes))
-        elif d.key in sel.blocked:
-            out.append(_with(d, BLOCKED, "does not fit: " + sel.blocked[d.key], notes))
+            out.append(replace(_with(d, SELECTED, "", notes), block=sel.held.get(d.uid)))
+        elif d.uid in sel.blocked:
+            block = sel.blocked[d.uid]
+            out.append(replace(_with(d, BLOCKED, "does not fit: " + block.describe(), notes), block=block))
         else:
             out.append(_with(d, OVER_CAP, "over the cap of changes per PR: a later run picks it up", notes))
-    # Selected decisions keep selection order (priority), the rest stay sorted by name.
-    chosen = sorted((d for d in out if d.status == SELECTED), key=lambda d: order[d.key])
-    return chosen + [d for d in out if d.status != SELECTED]
+    # Selected decisions keep selection order (priority), the waiting ones the order a later run picks them in,
+    # the rest stay sorted by name.
+    chosen = sorted((d for d in out if d.status == SELECTED), key=lambda d: order[d.uid])
+    pick = {k: i for i, k in enumerate(sel.over_cap)}
+    waiting = sorted((d for d in out if d.status == OVER_CAP), key=lambda d: pick.get(d.uid, len(pick)))
+    return chosen + waiting + [d for d in out if d.status not in (SELECTED, OVER_CAP)]
 
 
 def _with(d: Decision, status: str, reason: str, notes: tuple[str, ...]) -> Decision:

@@ -22,18 +22,84 @@ RES_NAMES = ("cpu", "memory")
 
 @dataclass
 class Candidate:
-    key: str  # namespace/workload/container, unique within a snapshot
+    key: str  # kind/namespace/workload/container: unique within a snapshot (names repeat across kinds)
     workload: Workload
     container: str
     rec: ContainerRecommendation
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """namespace/workload/container, as people name it."""
+        return f"{self.workload.namespace}/{self.workload.name}/{self.container}"
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A budget one change would break, measured on this PR's final projection (the node table's "after")."""
+
+    node: str  # a node name, or "cluster"
+    resource: str
+    used: int  # requests after this PR plus the rest of this change
+    budget: int
+    allocatable: int
+
+    @property
+    def short(self) -> int:
+        return self.used - self.budget
+
+    @property
+    def budget_percent_needed(self) -> int:
+        return ceil(100 * self.used / self.allocatable) if self.allocatable else 0
+
+
+@dataclass(frozen=True)
+class Tradeoff:
+    """A downsize left for a later PR that would free room where a blocked change needs it."""
+
+    key: str  # namespace/workload/container
+    node: str
+    resource: str
+    frees: int
+
+
+@dataclass(frozen=True)
+class Block:
+    """Why a change (or part of it) does not fit, and what would make it."""
+
+    shortfalls: tuple[Shortfall, ...]
+    held: tuple[str, ...] = ()  # resources held back from a selected change; empty: the whole change is blocked
+    fits_on: str | None = None  # another node with room for the whole pod
+    tradeoffs: tuple[Tradeoff, ...] = ()
+
+    def describe(self) -> str:
+        parts = []
+        for s in self.shortfalls:
+            r = s.resource
+            if s.node == "cluster":
+                parts.append(f"cluster {r} would be {fmt(r, s.used)} against a budget of {fmt(r, s.budget)}: {fmt(r, s.short)} short")
+            else:
+                parts.append(f"{s.node} {r} would be {fmt(r, s.used)} against a budget of {fmt(r, s.budget)} "
+                             f"({fmt(r, s.short)} short; the node budget would have to be {s.budget_percent_needed}%)")
+        hints = []
+        if self.fits_on:
+            hints.append(f"it would fit on {self.fits_on}")
+        for node, r in dict.fromkeys((t.node, t.resource) for t in self.tradeoffs):
+            offers = [t for t in self.tradeoffs if (t.node, t.resource) == (node, r)]
+            freed = sum(t.frees for t in offers)
+            hints.append(f"the waiting downsizes on {node} would free {fmt(r, freed)} {r} ("
+                         + ", ".join(f"{t.key} −{fmt(r, t.frees)}" for t in offers) + ")")
+        hints.append("or raise the budget, or add a node")
+        text = "; ".join(hints)
+        return "; ".join(parts) + " after this PR. " + text[0].upper() + text[1:] + "."
 
 
 @dataclass(frozen=True)
 class Selection:
     selected: tuple[str, ...]  # candidate keys, in selection order
     adjusted: Mapping[str, ResourceSpec]  # selected with part of the change held back to fit
-    blocked: Mapping[str, str]  # key → why it does not fit, and what would
+    blocked: Mapping[str, Block]  # key → why it does not fit, and what would
+    held: Mapping[str, Block]  # selected with part held back → why that part does not fit
     over_cap: tuple[str, ...]
     notes: Mapping[str, tuple[str, ...]]
     before: Mapping[str, Vector]
@@ -182,7 +248,7 @@ def select(
 
     selected: list[str] = []
     adjusted: dict[str, ResourceSpec] = {}
-    blocked: dict[str, str] = {}
+    waiting: list[Candidate] = []  # upsizes that did not fit (whole or in part) before the downsizes
     taken: set[str] = set()
     notes: dict[str, list[str]] = {c.key: list(c.notes) for c in candidates}
 
@@ -194,44 +260,50 @@ def select(
         room.take(c.key)
         room.workload_changed(c.workload.key)
 
-    for up in upsizes:
-        if slots() <= 0:
-            break
+    def try_upsize(up: Candidate, second_chance: bool = False) -> dict[tuple[str, int], int]:
+        """Take the upsize if it fits, with same-node downsizes if it must; else the overruns it would cause."""
         deltas = ws.apply(up)
         over = projection.overages(deltas)
         if not over:
             selected.append(up.key)
             take(up)
-            continue
+            if second_chance:
+                notes[up.key].append("fits once this PR's downsizes are in")
+            return {}
         helpers = None
         if slots() > 1 and room.could_cover(over):
             pool = sorted(room.pool_for(over), key=lambda c: rank[c.key])
             helpers = _make_room(ws, room, over, pool, slots() - 1)
         if helpers is not None:
             for h in helpers:
-                notes[h.key].append(f"selected to make room for {up.key}")
+                notes[h.key].append(f"selected to make room for {up.ref}")
             selected.append(up.key)
             selected.extend(h.key for h in helpers)
             take(up)
             for h in helpers:
                 take(h)
-            notes[up.key].append("fits after " + ", ".join(h.key for h in helpers))
-            continue
+            notes[up.key].append("fits after " + ", ".join(h.ref for h in helpers))
+            return {}
         ws.undo(up, deltas)
+        return over
+
+    for up in upsizes:
+        if slots() <= 0:
+            break
+        over = try_upsize(up)
+        if not over:
+            continue
         partial = _hold_back(up, over)
         if partial is not None:
             part_deltas = ws.apply(partial)
             if not projection.overages(part_deltas):
-                held = sorted({RES_NAMES[i] for _, i in over})
-                notes[up.key].append(
-                    f"{' and '.join(held)} part held back: " + _explain_block(ws, up, deltas, over, nodes, limits, applied=part_deltas)
-                )
                 adjusted[up.key] = partial.rec.proposed
                 selected.append(up.key)
                 take(up)
+                waiting.append(up)
                 continue
             ws.undo(partial, part_deltas)
-        blocked[up.key] = _explain_block(ws, up, deltas, over, nodes, limits)
+        waiting.append(up)
 
     for down in downsizes:
         if slots() <= 0:
@@ -242,11 +314,32 @@ def select(
         selected.append(down.key)
         take(down)
 
+    # Downsizes may have made room: a blocked upsize gets a second chance before it is reported.
+    for up in waiting:
+        if up.key not in taken and slots() > 0:
+            try_upsize(up, second_chance=True)
+
+    # Every explanation is measured on the final projection, the "after" of the node table.
+    blocked: dict[str, Block] = {}
+    held: dict[str, Block] = {}
+    over_cap_downs = [c for c in downsizes if c.key not in taken]
+    reserved: dict[str, list[int]] = {}  # room already promised to an earlier blocked pod ("it would fit on …")
+    for up in waiting:
+        if up.key in taken and up.key not in adjusted:
+            continue
+        block = _block(ws, up, nodes, limits, over_cap_downs, reserved, held=up.key in adjusted)
+        if up.key in adjusted:
+            held[up.key] = block
+            notes[up.key].append(f"{' and '.join(block.held)} part held back: " + block.describe())
+        else:
+            blocked[up.key] = block
+
     over_cap = tuple(c.key for c in upsizes + downsizes if c.key not in taken and c.key not in blocked)
     return Selection(
         selected=tuple(selected),
         adjusted=adjusted,
         blocked=blocked,
+        held=held,
         over_cap=over_cap,
         notes={k: tuple(v) for k, v in notes.items()},
         before=before,
@@ -305,41 +398,68 @@ def _make_room(ws: _Workspace, room: _RoomIndex, over: dict[tuple[str, int], int
     return None
 
 
-def _explain_block(
-    ws: _Workspace, up: Candidate, deltas: Mapping[str, Vector], over: Mapping[tuple[str, int], int],
-    nodes: Sequence[Node], limits: Mapping[str, NodeLimits], applied: Mapping[str, Vector] | None = None,
-) -> str:
-    """Why the full change does not fit and what would make it; ``applied`` is a partial change already in the projection."""
+def _block(
+    ws: _Workspace, up: Candidate, nodes: Sequence[Node], limits: Mapping[str, NodeLimits],
+    waiting_downsizes: Sequence[Candidate], reserved: dict[str, list[int]], *, held: bool,
+) -> Block:
+    """What the rest of ``up`` (all of it, or its held-back part) would break on the final projection."""
     proj = ws.projection
-    if applied:
-        deltas = {n: (d[0] - applied.get(n, (0, 0))[0], d[1] - applied.get(n, (0, 0))[1]) for n, d in deltas.items()}
-    parts = []
-    for (node, i), amount in sorted(over.items()):
-        r = RES_NAMES[i]
-        if node == "*":
-            parts.append(
-                f"cluster {r} would be {fmt(r, proj.total[i] + sum(d[i] for d in deltas.values()))} "
-                f"against a budget of {fmt(r, proj.cluster_budget[i])}: {fmt(r, amount)} short"
-            )
-        else:
-            lim = limits[node]
-            used = proj.used[node][i] + deltas.get(node, (0, 0))[i]
-            pct_needed = ceil(100 * used / lim.allocatable[i]) if lim.allocatable[i] else 0
-            parts.append(
-                f"{node} {r} would be {fmt(r, used)} against a budget of {fmt(r, lim.budget[i])} "
-                f"({fmt(r, amount)} short; the node budget would have to be {pct_needed}%)"
-            )
-    hints = []
-    w = up.workload
-    if len(w.pods) == 1 and not w.is_daemonset:
-        per_pod = pod_request(w, {**ws.specs[w.key], up.container: up.rec.proposed})
-        current_node = w.pods[0].node
-        for n in nodes:
-            if n.name == current_node or n.name not in proj.used:
+    deltas = ws.delta(up)  # from the spec now in the projection (current, or the partial change) to the full change
+    shortfalls = []
+    for i, r in enumerate(RES_NAMES):
+        grew = False
+        for node, d in sorted(deltas.items()):
+            if d[i] <= 0 or node not in proj.used:
                 continue
-            room = [limits[n.name].budget[i] - proj.used[n.name][i] for i in (0, 1)]
-            if all(per_pod[i] <= room[i] for i in (0, 1)) and n.admits(w.node_selector, w.tolerations):
-                hints.append(f"it would fit on {n.name}")
-                break
-    hints.append("free room with downsizes on that node, raise the budget, or add a node")
-    return "; ".join(parts) + ". " + "; ".join(hints).capitalize() + "."
+            grew = True
+            lim = limits[node]
+            used = proj.used[node][i] + d[i]
+            if used > lim.budget[i]:
+                shortfalls.append(Shortfall(node, r, used, lim.budget[i], lim.allocatable[i]))
+        total = proj.total[i] + sum(d[i] for d in deltas.values())
+        if grew and total > proj.cluster_budget[i]:
+            shortfalls.append(Shortfall("cluster", r, total, proj.cluster_budget[i], proj.cluster_alloc[i]))
+    held_resources = tuple(dict.fromkeys(s.resource for s in shortfalls)) if held else ()
+    return Block(
+        shortfalls=tuple(shortfalls),
+        held=held_resources,
+        fits_on=_fits_elsewhere(ws, up, nodes, limits, reserved),
+        tradeoffs=_tradeoffs(ws, shortfalls, waiting_downsizes),
+    )
+
+
+def _fits_elsewhere(
+    ws: _Workspace, up: Candidate, nodes: Sequence[Node], limits: Mapping[str, NodeLimits], reserved: dict[str, list[int]],
+) -> str | None:
+    """Another node whose room after this PR takes the whole pod at its new size (single-pod workloads); the room
+    is reserved, so two blocked pods are never both told they fit in the same space."""
+    w = up.workload
+    if len(w.pods) != 1 or w.is_daemonset:
+        return None
+    proj = ws.projection
+    per_pod = pod_request(w, {**ws.specs[w.key], up.container: up.rec.proposed})
+    for n in nodes:
+        if n.name == w.pods[0].node or n.name not in proj.used:
+            continue
+        taken = reserved.setdefault(n.name, [0, 0])
+        room = [limits[n.name].budget[i] - proj.used[n.name][i] - taken[i] for i in (0, 1)]
+        if all(per_pod[i] <= room[i] for i in (0, 1)) and n.admits(w.node_selector, w.tolerations):
+            taken[0] += per_pod[0]
+            taken[1] += per_pod[1]
+            return n.name
+    return None
+
+
+def _tradeoffs(ws: _Workspace, shortfalls: Sequence[Shortfall], waiting: Sequence[Candidate], most: int = 3) -> tuple[Tradeoff, ...]:
+    """The largest waiting downsizes that would free room where a shortfall is (most per node and resource)."""
+    out = []
+    for s in shortfalls:
+        i = RES_NAMES.index(s.resource)
+        offers = []
+        for c in waiting:
+            deltas = ws.delta(c)
+            frees = -sum(d[i] for d in deltas.values()) if s.node == "cluster" else -deltas.get(s.node, (0, 0))[i]
+            if frees > 0:
+                offers.append(Tradeoff(c.ref, s.node, s.resource, frees))
+        out += sorted(offers, key=lambda t: (-t.frees, t.key))[:most]
+    return tuple(out)

@@ -62,8 +62,11 @@ class Session:
     """A connected repository plus the run configuration; created once per process."""
 
     def __init__(self, cfg: RunConfig, gh_cfg: GitHubConfig | None, snapshot: Callable[[], Snapshot],
-                 pipeline: Callable[..., Any] | None = None):
+                 pipeline: Callable[..., Any] | None = None, prometheus: Any = None,
+                 cluster: tuple[str, str] | None = None):
         self.cfg = cfg
+        self._prometheus = prometheus  # a PrometheusClient for verification of merged changes, or None
+        self._cluster = cluster
         self._pipeline = pipeline
         self.gh_cfg = gh_cfg
         self._snapshot = snapshot
@@ -96,7 +99,7 @@ class Session:
                     print(f"rightsizer: warning: {warning}", file=sys.stderr)
         return states
 
-    def pipeline(self, overrides: Overrides):
+    def pipeline(self, overrides: Overrides, holds: Any = None):
         if self._pipeline is not None:
             run_pipeline = self._pipeline
         else:
@@ -106,12 +109,28 @@ class Session:
             self.cfg.repo_dir, self.snapshot(), self.cfg.policy_path, overrides,
             mode_override=self.cfg.mode, max_changes=self.cfg.max_changes,
             namespaces=self.cfg.namespaces, details_url=self.cfg.run_url,
+            **({"holds": holds} if holds is not None else {}),
         )
+
+    def verify(self, write: bool):
+        """Verification of merged changes (bot.github.revert); None without GitHub."""
+        if self.target is None:
+            return None
+        from bot.github.revert import verify_merged_with
+
+        return verify_merged_with(self.target, self.cfg.repo_dir, self.cfg.policy_path, self.snapshot(),
+                                  self._prometheus, self._cluster, write=write)
 
     def run(self, *, force: bool = False, reason: str | None = None) -> RunOutcome:
         states = self.states()
         overrides = merged_overrides(st for _, st in states.values())
-        result = self.pipeline(overrides)
+        writing = self.target is not None and not self.cfg.dry_run and self.cfg.mode not in ("report", "off")
+        if writing:
+            self._check_budget()  # verification may write too (revert PR, verdicts)
+        verification = self.verify(writing)
+        result = self.pipeline(overrides, verification.holds if verification else None)
+        if verification is not None:
+            verification.annotate(result)
         report_path = self._write_report(result.report)
         self._write_summary(result.step_summary)
         drafts = {d.scope: d for d in result.drafts}
@@ -120,15 +139,21 @@ class Session:
         # A one-off `mode: report|off` (workflow_dispatch) is a look, not a decision: open PRs stay.
         if self.target is not None and not self.cfg.dry_run and self.cfg.mode not in ("report", "off"):
             self._check_budget()
-            for scope in SCOPES:
+            # The node-pool PR goes first so the resources PR can link to it.
+            by_scope: dict[str, Published] = {}
+            for scope in reversed(SCOPES):
                 draft = drafts.get(scope)
                 existing = states.get(scope)
                 if draft is not None and draft.changes > 0 and draft.files:
-                    published.append(publish(self.target, draft, result.report, overrides,
-                                             existing=existing, force=force, reason=reason))
+                    nodes = by_scope.get("nodes")
+                    see_also = nodes.pr_number if scope == "resources" and nodes and nodes.action != "closed" else None
+                    by_scope[scope] = publish(self.target, draft, result.report, overrides, existing=existing,
+                                              force=force, reason=reason, node_pool_pr=see_also)
                 else:
-                    published.append(close_stale(self.target, scope, _empty_reason(result, scope),
-                                                 existing=existing))
+                    by_scope[scope] = close_stale(self.target, scope, _empty_reason(result, scope), existing=existing)
+            published.extend(by_scope[scope] for scope in SCOPES)
+        if verification is not None and verification.published is not None:
+            published.append(verification.published)
         return RunOutcome(published, changes, report_path, result)
 
     def _check_budget(self) -> None:
@@ -143,7 +168,12 @@ class Session:
 
     def explain(self, ref: str) -> str:
         states = self.states()
-        return self.pipeline(merged_overrides(st for _, st in states.values())).explain(ref)
+        text = self.pipeline(merged_overrides(st for _, st in states.values())).explain(ref)
+        if self.target is not None:
+            from bot.github.revert import explain_history
+
+            text += explain_history(self.target, ref)
+        return text
 
     def _write_report(self, report: dict[str, Any]) -> Path | None:
         path = self.cfg.report_path

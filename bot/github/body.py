@@ -11,7 +11,7 @@ import re
 from typing import Any, Mapping
 
 from bot.github import state as prstate
-from bot.report.chart import node_charts
+from bot.report.chart import CHART_TITLE, node_charts
 
 MAX_BODY = 60_000
 _DETAILS = re.compile(r"<details>.*?</details>", re.S)
@@ -50,8 +50,8 @@ def compose(
         from dataclasses import replace
         marker = prstate.render(replace(state, summary_lines=()))
     # The report renderer may already draw the node chart; never draw it twice.
-    charts = "" if "xychart-beta" in body else node_charts(report or {})
-    fit = f"\n\n### Requests per node, before and after\n\n{charts}" if charts else ""
+    charts = "" if CHART_TITLE in body else node_charts(report or {})
+    fit = f"\n\n### {CHART_TITLE}\n\n{charts}" if charts else ""
     footer = (
         "\n\n---\n<details><summary>Commands</summary>\n\n" + COMMANDS_HELP + "\n\n</details>"
         + (f"\n\n[Full report: run summary]({run_url})" if run_url else "")

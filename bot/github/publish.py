@@ -288,11 +288,13 @@ def publish(
     existing: tuple[PullRequest | None, PrState] | None = None,
     force: bool = False,
     reason: str | None = None,
+    node_pool_pr: int | None = None,
 ) -> Published:
     """Bring branch ``rightsizer/<scope>`` and its PR in line with ``draft``.
 
     ``force`` (from ``/rightsize rebase``) overwrites commits others pushed to the branch.
-    ``reason`` says why this run happened, for the rationale comment."""
+    ``reason`` says why this run happened, for the rationale comment.
+    ``node_pool_pr`` is the open node-pool PR of the same plan, linked from this one."""
     scope = draft.scope
     branch = branch_for(scope)
     pr, old = existing if existing is not None else read_state(target, scope)
@@ -333,8 +335,9 @@ def publish(
         summary_lines=tuple(draft.summary_lines),
         paused=False,
         last_command=old.last_command,
+        changes=tuple(getattr(draft, "records", ()) or ()),  # what verification checks after the merge
     )
-    text = prbody.compose(draft.body, report, new_state, target.run_url)
+    text = prbody.compose(draft.body + node_pool_link(node_pool_pr), report, new_state, target.run_url)
 
     if pr is None:
         pr = find_pull(target, scope)  # a retried or concurrent create may have won
@@ -372,6 +375,13 @@ def publish(
             result.action = "updated"
     result.pr_number, result.pr_url = pr.number, pr.html_url
     return result
+
+
+def node_pool_link(number: int | None) -> str:
+    if number is None:
+        return ""
+    return (f"\n\n**Node pool:** the worker-count change this plan proposes is its own PR, #{number}; "
+            "the changes held back for want of room here wait for it.\n")
 
 
 def close_stale(target: Target, scope: str, reason: str, *, existing: tuple[PullRequest | None, PrState] | None = None) -> Published:

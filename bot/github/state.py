@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.engine.verify import ChangeRecord, Record, change_from_json, change_to_json
 from bot.policy import Pin
 
 MARKER = "rightsizer-state"
@@ -39,6 +40,10 @@ class PrState:
     last_command: int = 0  # id of the newest command comment handled (commands are handled once)
     declined: str = ""  # (derived, not stored) fingerprint of a plan a person closed unmerged
     dropped: tuple[str, ...] = ()  # (derived, not stored) entries of the stored state that were invalid
+    # Verification (issue 14), stored only when set so older markers read and render unchanged:
+    changes: tuple[ChangeRecord, ...] = ()  # per container, the values before and after this PR
+    merge_commit: str = ""  # recorded by the first verification after the merge
+    verification: tuple[Record, ...] = ()  # the latest verdict per changed container
 
     def with_skip(self, ref: str) -> "PrState":
         return self if ref in self.skips else replace(self, skips=tuple(sorted({*self.skips, ref})))
@@ -62,6 +67,9 @@ class PrState:
             "paused": self.paused,
             "closed_by_bot": self.closed_by_bot,
             "last_command": self.last_command,
+            **({"changes": [change_to_json(c) for c in self.changes]} if self.changes else {}),
+            **({"merge_commit": self.merge_commit} if self.merge_commit else {}),
+            **({"verification": [record_to_json(r) for r in self.verification]} if self.verification else {}),
         }
 
 
@@ -121,6 +129,9 @@ def from_json(raw: dict[str, Any]) -> PrState:
         closed_by_bot=raw.get("closed_by_bot") is True,
         dropped=tuple(dropped),
         last_command=raw["last_command"] if isinstance(raw.get("last_command"), int) and not isinstance(raw.get("last_command"), bool) else 0,
+        changes=tuple(c for c in (change_from_json(x, _PIN_REF.match) for x in _list(raw, "changes")) if c),
+        merge_commit=raw["merge_commit"] if isinstance(raw.get("merge_commit"), str) and _SHA.match(raw["merge_commit"]) else "",
+        verification=tuple(r for r in (record_from_json(x) for x in _list(raw, "verification")) if r),
     )
 
 
@@ -141,6 +152,44 @@ def _valid_pin(p: Any) -> Pin | None:
     if (cpu is not None and not _bounded(cpu, MAX_CPU_MILLICORES)) or (mem is not None and not _bounded(mem, MAX_MEMORY_BYTES)):
         return None
     return Pin(ref=p["ref"], cpu=cpu, memory=mem)
+
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+_STATUS = ("ok", "regressed", "not-rolled-out", "pending")
+
+
+def _list(raw: dict[str, Any], key: str) -> list[Any]:
+    value = raw.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def record_to_json(r: Record) -> dict[str, Any]:
+    out: dict[str, Any] = {"ref": r.ref, "pr": r.pr, "status": r.status, "at": int(r.at),
+                           "moves": [list(m) for m in r.moves]}
+    if r.reasons:
+        out["reasons"] = list(r.reasons)
+    if r.revert_pr:
+        out["revert_pr"] = r.revert_pr
+    return out
+
+
+def record_from_json(raw: Any) -> Record | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("ref"), str) or not _PIN_REF.match(raw["ref"]):
+        return None
+    if raw.get("status") not in _STATUS:
+        return None
+    moves = tuple(
+        (m[0], m[1], m[2]) for m in _list(raw, "moves")
+        if isinstance(m, list) and len(m) == 3 and m[0] in ("requests", "limits")
+        and m[1] in ("cpu", "memory") and m[2] in ("up", "down"))
+    # Reasons are echoed into PR bodies and comments: one plain line each, no mentions or markup.
+    reasons = tuple(re.sub(r"[\r\n`<>@\[\]|]", " ", str(x))[:300] for x in _list(raw, "reasons"))
+    return Record(raw["ref"], _int(raw.get("pr")), raw["status"], float(_int(raw.get("at"))), moves, reasons,
+                  _int(raw.get("revert_pr")))
 
 
 def strip(body: str) -> str:

@@ -31,6 +31,19 @@ def nodes_dicts(nodes) -> list[dict[str, Any]]:
     return [_node(n) for n in nodes]
 
 
+def _block(b) -> dict[str, Any]:
+    return {
+        "heldBack": list(b.held),
+        "shortfalls": [
+            {"node": s.node, "resource": s.resource, "used": s.used, "budget": s.budget, "allocatable": s.allocatable,
+             "short": s.short, "budgetPercentNeeded": s.budget_percent_needed}
+            for s in b.shortfalls
+        ],
+        "fitsOn": b.fits_on,
+        "tradeoffs": [{"ref": t.key, "node": t.node, "resource": t.resource, "frees": t.frees} for t in b.tradeoffs],
+    }
+
+
 def decision_dict(d: Decision) -> dict[str, Any]:
     w = d.workload
     out: dict[str, Any] = {
@@ -45,15 +58,25 @@ def decision_dict(d: Decision) -> dict[str, Any]:
         "notes": list(d.notes),
         "policyLayers": list(d.policy.layers),
         "mode": d.policy.mode,
+        "pods": [{"name": p.name, "node": p.node} for p in w.pods],
     }
+    c = w.container(d.container)
+    if c is not None:
+        out["sidecar"] = c.sidecar
+        out["current"] = _spec(c.resources)
     if w.helm_release:
         out["helmRelease"] = {"name": w.helm_release.name, "namespace": w.helm_release.namespace}
+    if d.wanted is not None:
+        out["wanted"] = _spec(d.wanted)
+    if d.block is not None:
+        out["block"] = _block(d.block)
     rec = d.recommendation
     if rec:
         out["current"] = _spec(rec.current)
         out["proposed"] = _spec(rec.proposed)
         out["target"] = _spec(rec.target)
         out["urgent"] = rec.urgent
+        out["warnings"] = list(rec.warnings)
         out["steps"] = [
             {"step": s.name, "resource": s.resource, "field": s.field, "value": s.value, "text": s.text}
             for s in rec.steps
@@ -66,6 +89,7 @@ def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, An
     out = {
         "version": 1,
         "generator": f"rightsizer {__version__}",
+        "units": {"cpu": "millicores", "memory": "bytes", "durations": "seconds"},
         "collectedAt": plan.collected_at,
         "window": plan.window,
         "policy": plan.policy_source,
@@ -80,3 +104,26 @@ def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, An
     if extra:
         out.update(extra)
     return out
+
+
+def pool_dict(p) -> dict[str, Any]:
+    """A node-pool proposal as data: counts, trigger, reasons, placements and the projected nodes."""
+    return {
+        "pool": p.pool.name,
+        "file": p.pool.file,
+        "variable": p.pool.variable,
+        "current": p.current,
+        "proposed": p.proposed,
+        "trigger": p.trigger,
+        "reasons": list(p.reasons),
+        "heldBack": p.held_back,
+        "placements": [{"pod": pl.pod, "node": pl.node} for pl in p.placements],
+        "nodes": [
+            {"name": n.name, "allocatable": {"cpu": n.allocatable[0], "memory": n.allocatable[1]},
+             "budget": {"cpu": n.budget[0], "memory": n.budget[1]}, "used": {"cpu": n.used[0], "memory": n.used[1]},
+             "new": n.new, "removed": n.removed}
+            for n in p.nodes
+        ],
+        "removedNode": p.removed_node,
+        "monthlyCostChange": p.monthly_cost_change,
+    }

@@ -75,6 +75,8 @@ class Pull:
     updated_at: str = field(default_factory=_now)
     closed_at: str | None = None
     last_head_sha: str = ""
+    merged_at: str | None = None
+    merge_commit_sha: str | None = None
 
 
 @dataclass
@@ -150,6 +152,28 @@ class GitHubEmulator:
             c = Comment(self._id(), issue, body, user)
             self.comments[c.id] = c
             return c
+
+    def merge(self, number: int, merged_at: str | None = None, delete_branch: bool = True) -> str:
+        """A person merges PR ``number`` in the web UI: a real merge commit on the base branch
+        (git merge-tree), the PR closed as merged, the head branch deleted; returns the commit."""
+        with self._lock:
+            p = self.pulls[number]
+            base, head = self.ref_sha(p.base), self.ref_sha(p.head)
+            assert base and head and p.state == "open", f"PR #{number} cannot be merged"
+            tree = self.git("merge-tree", "--write-tree", base, head).splitlines()[0]
+            when = merged_at or _now()
+            stamp = str(int(datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp())) + " +0000"
+            sha = self.git("commit-tree", tree, "-p", base, "-p", head,
+                           input=f"Merge pull request #{number} from {self.owner}/{p.head}\n".encode(),
+                           env={"GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
+                                "GIT_COMMITTER_NAME": "GitHub", "GIT_COMMITTER_EMAIL": "noreply@github.com",
+                                "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp})
+            self.git("update-ref", f"refs/heads/{p.base}", sha)
+            p.last_head_sha = head
+            p.state, p.merged_at, p.closed_at, p.merge_commit_sha = "closed", when, when, sha
+            if delete_branch:
+                self.git("update-ref", "-d", f"refs/heads/{p.head}")
+            return sha
 
     def git(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None) -> str:
         full_env = {**os.environ, "GIT_DIR": str(self.bare), **(env or {})}
@@ -261,8 +285,8 @@ class GitHubEmulator:
             state=p.state, title=p.title, body=p.body, user=self.user(p.user),
             labels=[self._label(n) for n in p.labels], milestone=None, assignee=None, assignees=[],
             requested_reviewers=[], requested_teams=[], locked=False, active_lock_reason=None,
-            created_at=p.created_at, updated_at=p.updated_at, closed_at=p.closed_at, merged_at=None,
-            merge_commit_sha=None, draft=False, author_association="NONE", auto_merge=None,
+            created_at=p.created_at, updated_at=p.updated_at, closed_at=p.closed_at, merged_at=p.merged_at,
+            merge_commit_sha=p.merge_commit_sha, draft=False, author_association="NONE", auto_merge=None,
             head=self._branch_ref(p.head, head_sha), base=self._branch_ref(p.base, base_sha),
         )
         out["_links"] = {k: {"href": v} for k, v in {
@@ -270,7 +294,7 @@ class GitHubEmulator:
             "review_comments": f"{url}/comments", "review_comment": f"{url}/comments{{/number}}",
             "commits": f"{url}/commits", "statuses": out["statuses_url"]}.items()}
         if not simple:
-            out.update(merged=False, mergeable=True, mergeable_state="clean", merged_by=None, comments=sum(
+            out.update(merged=p.merged_at is not None, mergeable=True, mergeable_state="clean", merged_by=None, comments=sum(
                 1 for c in self.comments.values() if c.issue == p.number), commits=1)
         return out
 

@@ -211,7 +211,11 @@ def test_demo_homelab_opens_exactly_the_pipelines_changes(monkeypatch, tmp_path,
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
     git(work, "init", "-q", "-b", "main")
     git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "homelab")
+    # Committed well before the snapshot (2026-11-22), so the node pool is past its cooldown.
+    subprocess.run(["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-q", "-m", "homelab"],
+                   cwd=work, check=True, env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(work),
+                                              "GIT_AUTHOR_DATE": "2026-10-01T12:00:00Z",
+                                              "GIT_COMMITTER_DATE": "2026-10-01T12:00:00Z"})
     git(work, "remote", "add", "origin", str(bare))
     git(work, "push", "-q", "origin", "main")
     # What the pipeline itself would write, computed on a separate copy (with its history: the
@@ -243,6 +247,12 @@ def test_demo_homelab_opens_exactly_the_pipelines_changes(monkeypatch, tmp_path,
                                       capture_output=True, check=True).stdout
                 assert blob == content
         assert len(emu.pulls) == len(expected)
+        # The demo also scales its worker pool: that PR is opened first and the resources PR links to it.
+        assert set(expected) == {"resources", "nodes"}
+        by_branch = {p.head: p for p in emu.pulls.values()}
+        nodes_pr, resources_pr = by_branch["rightsizer/nodes"], by_branch["rightsizer/resources"]
+        assert f"its own PR, #{nodes_pr.number};" in resources_pr.body
+        assert "its own PR, #" not in nodes_pr.body
         emu.reset_log()
         assert main(argv) == 0
         assert emu.writes() == []

@@ -54,8 +54,11 @@ def test_first_run_opens_one_pr_with_one_signed_commit(repo, github, origin, tmp
     st = prstate.parse(pr.body)
     assert st.fingerprint == draft.fingerprint and st.branch_sha == git(clone, "rev-parse", "HEAD")
     assert st.skips == ("media/plex",) and st.labels_added == ("rightsizer", "resources")
-    assert "xychart-beta" in pr.body and 'x-axis ["m720q", "pi4"]' in pr.body
-    assert "bar [2000, 500]" in pr.body and "line [3600, 2400]" in pr.body
+    # CPU bars: m720q 2000m of 6000m → round(40 × 1/3) = 13 cells, budget 3600m at cell 24; pi4 500m of 4000m → 5 cells,
+    # budget 2400m at cell 24.
+    assert "### Requests per node, before and after" in pr.body
+    assert "m720q  before " + "█" * 13 + "·" * 11 + "│" + "·" * 15 + "  33% 2000m" in pr.body
+    assert "pi4    before " + "█" * 5 + "·" * 19 + "│" + "·" * 15 + "  12% 500m" in pr.body
     assert not github.comments  # the description explains the first plan; no extra comment
 
 

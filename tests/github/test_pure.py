@@ -99,16 +99,17 @@ def test_git_blob_sha_matches_git():
 
 
 def test_chart_numbers():
-    nodes = [{"name": "m720q", "budget": {"cpu": 3600, "memory": 20 * 2**30},
+    nodes = [{"name": "m720q", "allocatable": {"cpu": 6000, "memory": 32 * 2**30}, "budget": {"cpu": 3600, "memory": 20 * 2**30},
               "before": {"cpu": 2000, "memory": 8 * 2**30 + 1}, "after": {"cpu": 1800, "memory": None}}]
     cpu = node_chart(nodes, "cpu")
-    # Top of the axis: max(2000, 1800, 3600) = 3600, plus 10% = 3960.
-    assert 'y-axis "millicores" 0 --> 3960' in cpu and "bar [2000]" in cpu and "bar [1800]" in cpu
+    # 40 cells span 6000m: 2000m → round(13.3) = 13 cells, 1800m → 12; the budget 3600m marks cell 24.
+    assert "m720q  before " + "█" * 13 + "·" * 11 + "│" + "·" * 15 + "  33% 2000m" in cpu
+    assert "       after  " + "█" * 12 + "·" * 12 + "│" + "·" * 15 + "  30% 1800m  budget 3600m" in cpu
     mem = node_chart(nodes, "memory")
-    # 8Gi + 1 byte rounds up to 8193 MiB; a missing value draws as 0; budget 20Gi = 20480 MiB.
-    assert "bar [8193]" in mem and "bar [0]" in mem and "line [20480]" in mem
+    # 8Gi + 1 byte of 32Gi → 10 cells, 25%, shown as 8192Mi (one byte is below the decimal shown); a missing value is 0.
+    assert "█" * 10 + "·" * 15 + "│" in mem and "  25% 8192Mi" in mem and "   0% 0Mi  budget 20480Mi" in mem
     assert node_chart([], "cpu") == ""
-    assert '"evil_ name_"' in node_chart([{"name": 'evil" name]'}], "cpu")
+    assert "evil__name_" in node_chart([{"name": 'evil" name]', "allocatable": {"cpu": 1}}], "cpu")
 
 
 def test_compose_keeps_marker_and_limit_with_huge_summary():

@@ -83,7 +83,7 @@ def test_snapshot_to_patched_repo(repo):
     # the tfvars file changes by that one number, and nothing else
     tf = git(repo, "diff", "-U0", "--", "infrastructure/terraform/proxmox/terraform.tfvars")
     assert [l for l in tf.splitlines() if l[:1] in "+-" and not l.startswith(("+++", "---"))] == [
-        "-worker_count  = 1   # pve-worker-N", "+worker_count  = 2   # pve-worker-N"]
+        "-worker_count  = 1   # pve-worker-N", "+worker_count  = 3   # pve-worker-N"]
     # every file still parses and holds exactly what the plan said
     from bot.gitops.patch import read_spec
     inv = discover(repo)
@@ -103,9 +103,10 @@ def test_comments_and_style_survive(repo):
     run_pipeline(repo, snap, None, write=True, policy=policy)
     assert "cpu: 1000m    # keep the Pi responsive" in (repo / ha).read_text()  # comment kept, and still aligned
     pg_text = (repo / pg).read_text()
-    # postgres: p95 200m × 1.15 = 230m (a 77% cut from 1 core, inside balanced's 90% step), Guaranteed so the
-    # limit follows; the file writes quoted cores, so the new value is quoted cores too
-    assert pg_text.count('cpu: "0.23"') == 2
+    # postgres is Guaranteed: request = limit = max(p95 200m × 1.15, peak 260m × 1.2 (the limit rule)) = 312m → 320m
+    # (10m steps under a core), a 68% cut inside balanced's 90% step, so the limit still covers the peak; the file
+    # writes quoted cores, so the new value is quoted cores too
+    assert pg_text.count('cpu: "0.32"') == 2
     assert "# A single Postgres for the homelab apps." in pg_text
 
 

@@ -130,7 +130,7 @@ def test_conflicting_scalars_across_files_name_both(tmp_path):
     [
         ("version: 1\ndefaults:\n  cpu:\n    margn: 0.2\n", 4, "defaults.cpu.margn", "unknown field 'margn'"),
         ("version: 1\nmode: sometimes\n", 2, "mode", "is not one of"),
-        ("defaults:\n  memory:\n    min: 12 parsecs\n", 3, "defaults.memory.min", "does not match"),
+        ("defaults:\n  memory:\n    min: 12 parsecs\n", 3, "defaults.memory.min", "'12 parsecs' is not a memory quantity: write bytes"),
         ("workloads:\n  - match: {namespace: a}\n    priority: high\n", 3, "workloads[0].priority", "is not of type 'integer'"),
         ("workloads:\n  - policy: {mode: pr}\n", 2, "workloads[0]", "'match' is a required property"),
         ("defaults:\n  cpu:\n    min: 2\n    max: 500m\n", 3, "defaults.cpu.min", "min 2 is above max 500m"),

@@ -111,3 +111,44 @@ def test_human():
     assert q.human("memory", 512 * 2**20) == "512Mi" and q.human("memory", 3 * 2**29) == "1.5Gi"
     assert q.human("memory", None) == "—"
     assert q.human("memory", 30 * 2**30) == "30Gi" and q.human("memory", 10 * 2**30) == "10Gi"  # no zeros stripped from integers
+
+
+@pytest.mark.parametrize(
+    "text, resource, message",
+    [
+        # Units with a B, as other tools write them: Kubernetes has a decimal and a binary unit, so both are offered.
+        ("7GB", "memory", "'7GB' is not a memory quantity: did you mean 7G or 7Gi?"),
+        ("500MB", "memory", "'500MB' is not a memory quantity: did you mean 500M or 500Mi?"),
+        ("2kb", None, "'2kb' is not a Kubernetes quantity: did you mean 2k or 2Ki?"),
+        ("2K", "memory", "'2K' is not a memory quantity: did you mean 2k or 2Ki?"),  # kilo is the one lower-case prefix
+        # Wrong case, a spelled-out binary unit, or a space before a right unit: one answer.
+        ("2gi", "memory", "'2gi' is not a memory quantity: did you mean 2Gi?"),
+        ("1.5GiB", "memory", "'1.5GiB' is not a memory quantity: did you mean 1.5Gi?"),
+        ("512 Mi", "memory", "'512 Mi' is not a memory quantity: did you mean 512Mi?"),
+        ("10 bytes", "memory", "'10 bytes' is not a memory quantity: did you mean 10?"),
+        # CPU in words.
+        ("1.5 cores", "cpu", "'1.5 cores' is not a CPU quantity: did you mean 1.5?"),
+        ("250 millicores", "cpu", "'250 millicores' is not a CPU quantity: did you mean 250m?"),
+        ("2 vCPU", None, "'2 vCPU' is not a Kubernetes quantity: did you mean 2?"),
+        # No good guess: say what is written instead.
+        ("lots", "cpu", "'lots' is not a CPU quantity: write cores (0.5) or millicores (500m)"),
+        ("7GB", "cpu", "'7GB' is not a CPU quantity: write cores (0.5) or millicores (500m)"),
+        ("1.5 cores", "memory", "'1.5 cores' is not a memory quantity: write bytes with an optional suffix: "
+                                "binary 512Mi, 2Gi or decimal 500M, 2G"),
+        ("0x10", None, "'0x10' is not a Kubernetes quantity: write a number with an optional suffix, such as 500m, 512Mi or 2Gi"),
+    ],
+)
+def test_near_misses_get_the_likely_fix(text, resource, message):
+    with pytest.raises(q.QuantityError) as exc:
+        {"cpu": q.parse_cpu, "memory": q.parse_memory, None: q.parse_decimal}[resource](text)
+    assert str(exc.value) == message
+
+
+def test_every_suggestion_parses():
+    # Whatever is offered must itself be a quantity, for each unit the tables know.
+    units = ["b", "KB", "mb", "GB", "tb", "pb", "EB", "ki", "MiB", "gib", "Ti", "pi", "EiB", "cores", "cpu", "mcpu", "millicores"]
+    for unit in units:
+        guess = q.suggestion(f"3 {unit}")
+        assert guess, unit
+        for option in guess.split(" or "):
+            q.parse_decimal(option)

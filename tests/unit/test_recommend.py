@@ -56,25 +56,6 @@ def test_resource_advisor_limit_formulas():
     assert rec.proposed == spec(130, 520 * MI, 260, 780 * MI)
 
 
-@pytest.mark.parametrize(
-    "current, target_p95, expected",
-    [
-        (200, 0.185 / 1.3, 200),  # target 185m: |185-200| = 15m < 25m absolute → kept
-        (1000, 0.95 / 1.3, 1000),  # target 950m: 50m ≥ 25m but 5% < 10% → kept
-        (1000, 0.85 / 1.3, 850),  # target 850m: 15% and 150m: changed
-    ],
-)
-def test_resource_advisor_deadband(current, target_p95, expected):
-    rec = recommend(container(resources=spec(cpu_req=current), cpu=pct(target_p95)), RA, WINDOW)
-    assert rec.proposed.requests.cpu == expected
-
-
-def test_resource_advisor_memory_deadband_absolute_64mi():
-    # 1Gi → target 980Mi: 44Mi < 64Mi absolute (and 4.3% < 10%) → kept.
-    rec = recommend(container(resources=spec(mem_req=GI), memory=pct(980 * MI / 1.3)), RA, WINDOW)
-    assert rec.proposed.requests.memory == GI
-
-
 def test_resource_advisor_restart_guard_blocks_memory_decrease_only():
     # Memory target 260Mi (p95 200Mi × 1.3) would cut 512Mi by 25% → 384Mi, but a restart blocks it.
     # CPU target 130m from 200m: −25% cap → 150m, allowed despite restarts (seed: "CPU can still be adjusted").
@@ -205,9 +186,21 @@ def test_hpa_resource_is_kept_unless_allowed():
 
 
 def test_guaranteed_stays_guaranteed():
+    # CPU limit rule "ratio" has no usage part: the shared value is the request, 300m.
+    # Memory limit rule "keep": a Guaranteed container keeps its limit, so its request stays equal to it (1Gi).
     c = container(resources=spec(1000, GI, 1000, GI), cpu=pct(0.3), memory=pct(300 * MI))
     rec = recommend(c, policy(cpu={"limit": {"mode": "ratio", "requestRatio": 2}}), WINDOW)
-    assert rec.proposed == spec(300, 300 * MI, 300, 300 * MI)
+    assert rec.proposed == spec(300, GI, 300, GI)
+
+
+def test_guaranteed_shared_value_covers_the_peak_with_the_limit_margin():
+    # postgres-like: requests = limits = 1000m, p95 200m, peak 260m. Request rule alone: 200 × 1.15 = 230m, which
+    # would cap the container under its own peak. The limit rule's usage part: max × 1.2 = 312m → 1m nearest = 312m.
+    p = policy(cpu={"margin": 0.15, "limit": {"mode": "formula", "requestRatio": 2, "usage": "max", "usageMargin": 0.2}})
+    c = container(resources=spec(1000, GI, 1000, GI), cpu=pct(0.2, max=0.26), memory=pct(GI))
+    rec = recommend(c, p, WINDOW)
+    assert rec.proposed.requests.cpu == rec.proposed.limits.cpu == 312
+    assert rec.proposed.limits.cpu >= 260 and not rec.warnings
 
 
 def test_limit_never_below_request():
@@ -263,3 +256,16 @@ def test_limit_may_shrink_slower_than_the_request():
     rec = recommend(container(resources=spec(None, GI, None, 2 * GI), memory=pct(100 * MI)), p, WINDOW)
     assert rec.proposed.requests.memory == 100 * MI
     assert rec.proposed.limits.memory == 1843 * MI
+
+
+def test_a_step_that_lands_within_the_deadband_is_where_the_value_settles():
+    # balanced memory request: flat p99 3570Mi × 1.15 = 4105.5Mi. From 2048Mi it may at most double (+100%)
+    # → 4096Mi. 4105.5 − 4096 = 9.5Mi is under the deadband (10% and 32Mi), so the next run keeps 4096Mi:
+    # the long-run target is 4096Mi, and the PR must not say "later runs continue".
+    c = container(resources=spec(100, 2048 * MI), cpu=pct(0.08), memory=pct(3570 * MI), days=30)
+    rec = recommend(c, load_preset("balanced"), WINDOW)
+    assert rec.proposed.requests.memory == 4096 * MI
+    assert rec.target.requests.memory == 4096 * MI
+    again = recommend(container(resources=rec.proposed, cpu=pct(0.08), memory=pct(3570 * MI), days=30),
+                      load_preset("balanced"), WINDOW)
+    assert again.proposed == rec.proposed

@@ -20,10 +20,11 @@ def test_table_cells_line_up_with_headers():
     row = next(l for l in lines if l.startswith("| `default/app`"))
     cells = dict(zip([h.strip() for h in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")]))
     rec = plan.selected[0].recommendation
-    assert cells["Memory request"].startswith("256Mi → **512Mi**")
-    assert cells["Memory limit"] == "1Gi"  # kept (limit mode keep)
-    assert cells["CPU request"].startswith("100m → **")
-    assert rec.proposed.limits.cpu is not None and cells["CPU limit"].startswith("400m")
+    assert cells["Memory request (Mi)"].startswith("256 → **512**")
+    assert cells["Memory limit (Mi)"] == "1024"  # kept (limit mode keep)
+    assert cells["CPU request (m)"].startswith("100 → **")
+    assert rec.proposed.limits.cpu is not None and cells["CPU limit (m)"].startswith("400")
+    assert cells["Node"] == "n1" and cells["Usage (days of data)"] == "p95 300m / p95 512Mi · 30d"
 
 
 def test_body_is_trimmed_below_the_limit():
@@ -47,5 +48,8 @@ def test_explain_one_workload():
 def test_node_chart_in_the_body():
     plan = one_change_plan()
     body = render_pr_body(plan)
-    # memory before 256Mi, after 512Mi, budget 80% of 16Gi = 13107Mi (13107.2 rounded up to 13108)
-    assert "xychart-beta" in body and "bar [256]" in body and "bar [512]" in body and "line [13108]" in body
+    # Memory on n1 (16Gi = 16384Mi allocatable, 40 cells of 409.6Mi): before 256Mi → round(0.625) = 1 cell, 1.6% → "2%";
+    # after 512Mi → round(1.25) = 1 cell, 3.1% → "3%"; the budget, 80% = 13107.2Mi, marks cell round(32) = 32.
+    bar = "█" + "·" * 31 + "│" + "·" * 7
+    assert f"n1  before {bar}   2% 256Mi" in body
+    assert f"    after  {bar}   3% 512Mi  budget 13107.2Mi" in body

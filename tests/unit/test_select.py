@@ -68,12 +68,12 @@ def test_nothing_fits_says_what_would():
     huge = snap([mem_app("big", 3, 9)], NODES)
     plan = build_plan(huge, make_policy())
     (d,) = plan.by_status(BLOCKED)
-    assert "n1 memory would be 9Gi against a budget of 8Gi" in d.reason
+    assert "n1 memory would be 9216Mi against a budget of 8192Mi" in d.reason
     assert "fit on n2" not in d.reason
     medium = snap([mem_app("big", 3, 7), mem_app("x", 2, 2)], NODES)  # n1: 7 + 2 = 9 > 8; n2 room 8 ≥ 7
     (d,) = build_plan(medium, make_policy()).by_status(BLOCKED)
     assert "It would fit on n2" in d.reason
-    assert "1Gi short; the node budget would have to be 90%" in d.reason  # 9Gi / 10Gi
+    assert "1024Mi short; the node budget would have to be 90%" in d.reason  # 9Gi / 10Gi
 
 
 def test_node_selector_and_taints_limit_where_it_would_fit():
@@ -94,7 +94,7 @@ def test_cluster_budget_applies_too():
     pol = build_policy([("t.yaml", None, data)], "t.yaml")
     s = snap([mem_app("p", 4, 6), mem_app("q", 5, 5, "n2")], NODES)
     (d,) = build_plan(s, pol).by_status(BLOCKED)
-    assert "cluster memory would be 11Gi against a budget of 10Gi" in d.reason
+    assert "cluster memory would be 11264Mi against a budget of 10240Mi" in d.reason
 
 
 def test_daemonset_counts_on_every_node():
@@ -156,3 +156,44 @@ def test_memory_fix_goes_ahead_when_only_cpu_lacks_room():
     (note,) = d.notes
     assert note.startswith("cpu part held back: ") and "n1 cpu would be 900m against a budget of 800m" in note
 
+
+
+def test_a_blocked_upsize_is_explained_on_the_projection_after_this_pr():
+    # n1 (budget 8Gi): big 3Gi wants 7Gi (+4Gi), a and b 2Gi each want 1.5Gi. Before: 7Gi.
+    # big alone: 7 + 4 = 11Gi, 3Gi over; a and b free only 1Gi together → big is blocked, a and b are selected.
+    # After this PR n1 holds 3 + 1.5 + 1.5 = 6Gi, so big would bring it to 6 + 4 = 10Gi = 10240Mi: 2048Mi short
+    # (not the 11Gi / 3Gi a projection before the downsizes would say). Budget needed: 10/10 = 100%.
+    s = snap([mem_app("big", 3, 7), mem_app("a", 2, 1.5), mem_app("b", 2, 1.5)], NODES)
+    plan = build_plan(s, make_policy())
+    (d,) = plan.by_status(BLOCKED)
+    n1 = next(n for n in plan.nodes if n.name == "n1")
+    assert n1.after.memory == 6 * GI
+    (short,) = d.block.shortfalls
+    assert (short.node, short.used, short.short) == ("n1", n1.after.memory + 4 * GI, 2 * GI)
+    assert "n1 memory would be 10240Mi against a budget of 8192Mi (2048Mi short; the node budget would have to be 100%)" in d.reason
+    # n2 has 8Gi of room for a 7Gi pod: the alternative is named.
+    assert d.block.fits_on == "n2" and "It would fit on n2" in d.reason
+
+
+def test_a_blocked_upsize_names_the_waiting_downsizes_that_would_free_room():
+    # Cap 1: big (3 → 7Gi, +4Gi on n1, 8Gi budget) needs 3Gi of room; a, b, c on n1 would free 1.5Gi each, but
+    # with a cap of 1 no helper fits in the PR. The largest downsize (a, by name among equals) takes the slot.
+    # After the PR n1 holds 3 + 0.5 + 2 + 2 = 7.5Gi, so big would bring it to 11.5Gi: 3.5Gi short; the waiting
+    # downsizes b and c would free 1.5Gi each = 3Gi (named with their deltas).
+    s = snap([mem_app("big", 3, 7), mem_app("a", 2, 0.5), mem_app("b", 2, 0.5), mem_app("c", 2, 0.5)], NODES)
+    plan = build_plan(s, make_policy(max_changes=1))
+    assert [d.key for d in plan.selected] == ["default/a/app"]
+    (d,) = plan.by_status(BLOCKED)
+    assert d.block.shortfalls[0].short == 3584 * MI
+    assert [(t.key, t.frees) for t in d.block.tradeoffs] == [("default/b/app", 1536 * MI), ("default/c/app", 1536 * MI)]
+    assert "the waiting downsizes on n1 would free 3072Mi memory (default/b/app −1536Mi, default/c/app −1536Mi)" in d.reason
+
+
+def test_a_deployment_and_a_statefulset_with_one_name_are_two_changes():
+    # Both 2Gi using 1Gi (neutral policy → 1Gi each): two downsizes; keyed by kind too, neither overwrites the other.
+    dep = mem_app("web", 2, 1)
+    sts = workload("web", [container(resources=spec(100, 2 * GI), memory=pct(GI))], nodes=("n2",), kind="StatefulSet")
+    plan = build_plan(snap([dep, sts], NODES), make_policy())
+    assert sorted((d.workload.kind, d.recommendation.proposed.requests.memory) for d in plan.selected) == [
+        ("Deployment", GI), ("StatefulSet", GI)]
+    assert [n.after.memory for n in plan.nodes] == [GI, GI]

@@ -86,9 +86,14 @@ def test_errors_name_line_and_field(tmp_path, edit, field):
 
 def test_duplicate_node_names(tmp_path):
     f = tmp_path / "snap.yaml"
-    f.write_text(GOOD.replace("name: rpi4", "name: m720q"))
-    with pytest.raises(InputError, match="two nodes share a name"):
+    text = GOOD.replace("name: rpi4", "name: m720q")
+    f.write_text(text)
+    with pytest.raises(InputError, match="two nodes share a name") as exc:
         load_snapshot(f)
+    # Both entries are named, each with its line (found by text search).
+    first, second = [i for i, t in enumerate(text.splitlines(), 1) if t == "  - name: m720q"]
+    assert (exc.value.line, exc.value.field) == (second, "nodes[1]")
+    assert f"at nodes[0] (line {first}) and at nodes[1] (line {second})" in exc.value.message
 
 
 def test_json_snapshots_load_too(tmp_path):
