@@ -47,6 +47,10 @@ class QuantityError(ValueError):
     """A string that is not a Kubernetes quantity."""
 
 
+class QuantityOutOfRange(QuantityError):
+    """A well-formed quantity beyond any real node (see MAX_CPU_MILLICORES, MAX_MEMORY_BYTES)."""
+
+
 def parse_decimal(text: str | int | float, resource: str | None = None) -> Decimal:
     """The exact value of a quantity in base units (cores or bytes); ``resource`` only sharpens the error."""
     if isinstance(text, bool):
@@ -78,7 +82,7 @@ def parse_decimal(text: str | int | float, resource: str | None = None) -> Decim
         # Not in the API's grammar, but people write it (2e3m): read it as exponent then suffix.
         exponent = int(m.group("exp")[1:])
         if abs(exponent) > _MAX_EXPONENT:  # scaleb(999999) would overflow the Decimal context
-            raise QuantityError(f"{text!r} is out of range")
+            raise QuantityOutOfRange(f"{text!r} is out of range")
         number = number.scaleb(exponent)
     suffix = m.group("suffix") or ""
     if suffix in _BINARY:
@@ -90,7 +94,7 @@ def parse_cpu(text: str | int | float) -> int:
     """Millicores, rounded up to 1m as the API server does."""
     value = parse_decimal(text, "cpu") * 1000
     if value > MAX_CPU_MILLICORES:
-        raise QuantityError(f"{_shown(text)} is out of range (at most {MAX_CPU_MILLICORES // 1000} cores)")
+        raise QuantityOutOfRange(f"{_shown(text)} is out of range (at most {MAX_CPU_MILLICORES // 1000} cores)")
     return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
@@ -98,7 +102,7 @@ def parse_memory(text: str | int | float) -> int:
     """Bytes, rounded up to a whole byte."""
     value = parse_decimal(text, "memory")
     if value > MAX_MEMORY_BYTES:
-        raise QuantityError(f"{_shown(text)} is out of range (at most 1Ei)")
+        raise QuantityOutOfRange(f"{_shown(text)} is out of range (at most 1Ei)")
     return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 

@@ -45,7 +45,7 @@ def test_out_of_range_pin_is_answered_stored_nowhere_and_never_replayed(github, 
     bad = comment_payload(github, 1, f"/rightsize pin media/sonarr/app cpu={value}")
     assert fire_event(env, "issue_comment", bad, opened) == 0
     [reply] = bot_comments(github, value[:20])
-    assert "is not a Kubernetes quantity for cpu in range" in reply
+    assert "is out of range for cpu (at most 1000000 cores)" in reply
     st = prstate.parse(github.pulls[1].body)
     assert st.pins == () and st.last_command == bad["comment"]["id"]
     # The next command is handled alone: the bad one is not replayed (no second reply to it).
