@@ -146,7 +146,7 @@ class Inventory:
 
     def refusals_for(self, name: str) -> str:
         """Why files that mention ``name`` were not read ("" when none were refused)."""
-        rels = list(self._mentions.get(name, ()))
+        rels = list(dict.fromkeys(self._mentions.get(name, ())))  # a file is listed once per name it mentions
         # Files never read at all (symlinks, special files) can only be matched by their path.
         rels += [rel for rel in self.refused if rel not in rels and name in _WORD.findall(rel)]
         return "; ".join(self.refused[rel] for rel in rels if rel in self.refused)
