@@ -242,3 +242,20 @@ def test_action_installs_only_hash_pinned_dependencies():
         req = Requirement(spec)
         key = req.name.lower().replace("_", "-").replace(".", "-")
         assert key in pins and req.specifier.contains(pins[key][0]), f"{spec} not locked (run scripts/lock-action-deps.sh)"
+
+
+@pytest.mark.parametrize("url,secret_forms,not_masked", [
+    ("https://admin:pa%3Ass@prom.example:9090/prometheus", {"pa%3Ass", "admin:pa%3Ass", "YWRtaW46cGElM0Fzcw=="}, "prom.example"),
+    ("https://tokenonly@prom.example/", {"tokenonly", "dG9rZW5vbmx5"}, "prom.example"),
+    ("https://prom.example/query@v1", set(), "prom.example/query"),  # an @ in the path is not userinfo
+])
+def test_mask_step_masks_the_prometheus_url_password_and_base64_forms(url, secret_forms, not_masked):
+    step = next(s for s in load(ACTION)["runs"]["steps"] if s["name"] == "Mask secrets")
+    env = _step_env(step, {"token": "ghs_abc123", "prometheus-url": url})
+    out = subprocess.run([*GITHUB_BASH, step["run"]], env={"PATH": os.environ["PATH"], **env},
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    masked = {l.removeprefix("::add-mask::") for l in out.stdout.splitlines()}
+    # base64("x-access-token:ghs_abc123"): the form Basic auth to GitHub would print.
+    assert secret_forms <= masked and "eC1hY2Nlc3MtdG9rZW46Z2hzX2FiYzEyMw==" in masked
+    assert not any(not_masked in m for m in masked)
