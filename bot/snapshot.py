@@ -105,6 +105,7 @@ def _checked_build(doc: Any, data: Any, display: str) -> Snapshot:
     pods = sum(len(w.get("pods") or ()) for w in data.get("workloads") or () if isinstance(w, dict))
     if pods > MAX_PODS:
         raise InputError(display, f"has {pods} pods; at most {MAX_PODS} are read (Kubernetes' own limit)", field="workloads")
+    _check_usage_in_range(doc, data, display)
     try:
         if parse_duration(data["window"]) <= 0:
             raise ValueError(f"{data['window']!r} must be longer than zero")
@@ -114,6 +115,27 @@ def _checked_build(doc: Any, data: Any, display: str) -> Snapshot:
         return _build(data)
     except (quantity.QuantityError, ValueError, OverflowError) as exc:
         raise InputError(display, str(exc)) from None
+
+
+# Usage beyond any real node is a broken exporter or a forged file; finite but huge numbers
+# (1e308 cores) would overflow to infinity in the engine's arithmetic.
+USAGE_MAX = {"cpu": quantity.MAX_CPU_MILLICORES / 1000, "memory": float(quantity.MAX_MEMORY_BYTES)}
+
+
+def _check_usage_in_range(doc: Any, data: Mapping[str, Any], display: str) -> None:
+    for i, w in enumerate(data.get("workloads") or ()):
+        for j, c in enumerate(w.get("containers") or ()):
+            usage = c.get("usage") or {}
+            for resource, most in USAGE_MAX.items():
+                series = [(k, v) for k, v in (usage.get(resource) or {}).items()]
+                series += list(enumerate(usage.get(f"{resource}HourlyP95") or ()))
+                for key, value in series:
+                    if isinstance(value, (int, float)) and value > most:
+                        where = ["workloads", i, "containers", j, "usage"]
+                        where += [resource, key] if isinstance(key, str) else [f"{resource}HourlyP95", key]
+                        unit = "cores" if resource == "cpu" else "bytes"
+                        raise InputError(display, f"{value!r} {unit} is out of range (at most {most:g})",
+                                         line=line_of(doc, where), field=field_name(where))
 
 
 def _json_syntax_error(path: Path, raw: bytes, display: str) -> InputError | None:

@@ -142,6 +142,11 @@ def _with(path, value):
     (_with(["workloads", 0, "containers", 0, "requests", "memory"], "9" * 40 + "Ei"), "out of range"),
     (_with(["workloads", 0, "containers", 0, "requests", "cpu"], -0.6), "is negative"),
     (_with(["nodes", 0, "allocatable", "cpu"], -600), "is negative"),
+    # Finite but beyond any node: overflowed to infinity in the engine (found by the fuzz suite).
+    (_with(["workloads", 1, "containers", 0, "usage", "cpu", "p95"], 1e308),
+     "workloads[1].containers[0].usage.cpu.p95: 1e+308 cores is out of range (at most 1e+06)"),
+    (_with(["workloads", 0, "containers", 0, "usage", "memory", "max"], 2.0**61),
+     "workloads[0].containers[0].usage.memory.max: 2.305843009213694e+18 bytes is out of range"),
     (_with(["window"], "0s"), "must be longer than zero"),
     (_with(["window"], "100000000d"), "longer than ten years"),
     (_with(["collectedAt"], "2026-13-45T99:00:00Z"), "is not a 'date-time'"),
