@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot import redact
 
-    redact.register_env(os.environ, [os.environ.get("IN_PROMETHEUS_URL"), *_urls(argv if argv is not None else sys.argv[1:])])
+    redact.register_env(os.environ, [os.environ.get("IN_PROMETHEUS_URL"), os.environ.get("IN_PUSHGATEWAY_URL"), *_urls(argv if argv is not None else sys.argv[1:])])
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = redact.RedactingStream(out), redact.RedactingStream(err)
     restore_factory = _redacting_log_records()

@@ -17,6 +17,7 @@ from bot.engine.plan import BLOCKED, OVER_CAP, SELECTED, Plan, build_plan
 from bot.model import Snapshot
 from bot.policy import Overrides, Pin, Policy, load_policy
 from bot.quantity import human
+from bot.report import savings
 from bot.report.json_report import pool_dict, report_dict
 from bot.report.nodepool_markdown import render_pool_note
 from bot.report.markdown import LABELS, FileLines, explain, headline, render_pr_body
@@ -161,6 +162,14 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
     return drafts, notes, proposals
 
 
+def _with_cost(body: str, cost: str) -> str:
+    """The PR text with the estimated-cost section before the node fit (after the changes)."""
+    if not cost:
+        return body
+    at = body.find("### Node fit")
+    return body + "\n" + cost if at < 0 else body[:at] + cost + "\n" + body[at:]
+
+
 def change_record(d) -> Any:
     """What verification needs to know later about one selected change."""
     from bot.engine.verify import ChangeRecord
@@ -255,19 +264,22 @@ def run_pipeline(
     unmapped_list = sorted(unmapped.items())
     # Pool files are written with the resources' files, once everything is computed (below).
     pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
+    prices = savings.prices_from_policy(policy.raw.get("costs"))
     report = report_dict(plan, {
         "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
         "warnings": warnings,
         "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
         "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],
+        "savings": savings.savings_dict(plan, prices),
     })
+    cost = "\n".join(savings.savings_section(plan, prices))
     pool_note = None
     if pool_drafts and policy.mode == "pr":
         pool_note = "Node pools: " + "; ".join(
             f"`{p.pool.name}` {p.current} → {p.proposed} nodes" for p in pool_proposals if p.changed
         ) + " — proposed in its own PR on branch `rightsizer/nodes`, with the pods it makes room for."
-    body = render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note)
-    step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note)
+    body = _with_cost(render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note), cost)
+    step_summary = _with_cost(render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note), cost)
     if pool_notes:
         step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
         step_summary += "".join("\n" + d.body for d in pool_drafts)

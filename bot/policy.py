@@ -130,6 +130,8 @@ class Pin:
 class Overrides:
     skips: tuple[str, ...] = ()
     pins: tuple[Pin, ...] = ()
+    # Containers (namespace/workload/container) a writer asked for in the next PR, beyond the cap.
+    includes: tuple[str, ...] = ()
 
     def skipped(self, namespace: str, workload: str, container: str) -> str | None:
         for ref in self.skips:

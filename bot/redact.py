@@ -20,7 +20,8 @@ MASK = "***"
 _MIN_SECRET = 4  # shorter values would blank ordinary words
 _SECRETS: set[str] = set()
 
-SECRET_ENV = ("RIGHTSIZER_GITHUB_TOKEN", "GITHUB_TOKEN", "RIGHTSIZER_PROMETHEUS_TOKEN", "RIGHTSIZER_PROMETHEUS_PASSWORD")
+SECRET_ENV = ("RIGHTSIZER_GITHUB_TOKEN", "GITHUB_TOKEN", "RIGHTSIZER_PROMETHEUS_TOKEN", "RIGHTSIZER_PROMETHEUS_PASSWORD",
+              "RIGHTSIZER_PUSHGATEWAY_TOKEN", "RIGHTSIZER_PUSHGATEWAY_PASSWORD")
 
 _PATTERNS = (
     # scheme://user:password@host → scheme://***@host
@@ -64,8 +65,10 @@ def register_env(env: Mapping[str, str], urls: Iterable[str | None] = ()) -> Non
     """The secrets the bot is given: tokens, the Prometheus password, header values and the
     password inside any URL."""
     register(*(env.get(k) for k in SECRET_ENV))
-    register_basic(env.get("RIGHTSIZER_PROMETHEUS_USERNAME"), env.get("RIGHTSIZER_PROMETHEUS_PASSWORD"))
-    for line in (env.get("RIGHTSIZER_PROMETHEUS_HEADERS") or "").splitlines():
+    for prefix in ("RIGHTSIZER_PROMETHEUS", "RIGHTSIZER_PUSHGATEWAY"):
+        register_basic(env.get(f"{prefix}_USERNAME"), env.get(f"{prefix}_PASSWORD"))
+    for line in [*(env.get("RIGHTSIZER_PROMETHEUS_HEADERS") or "").splitlines(),
+                 *(env.get("RIGHTSIZER_PUSHGATEWAY_HEADERS") or "").splitlines()]:
         name, sep, value = line.partition(":")
         if sep:
             register(value, value.strip().split(" ", 1)[-1])  # "Bearer xyz": xyz too

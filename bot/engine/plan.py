@@ -156,7 +156,8 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
         for d in decisions
         if d.status == "candidate" and d.recommendation is not None
     ]
-    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes)
+    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes,
+                       include=frozenset(policy.overrides.includes))
     decisions = _apply_selection(decisions, selection)
     return Plan(
         decisions=tuple(decisions),

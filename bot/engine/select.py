@@ -234,15 +234,21 @@ def select(
     limits: Mapping[str, NodeLimits],
     projection: Projection,
     max_changes: int,
+    include: frozenset[str] = frozenset(),
 ) -> Selection:
+    """``include``: containers a person asked for, as namespace/workload/container; each gets a
+    slot beyond ``max_changes`` and goes first in its group (it still has to fit)."""
+    include = frozenset(c.key for c in candidates if c.ref in include)  # as keys: one name may be two kinds
     ws = _Workspace(workloads, projection)
     before = projection.snapshot()
     cluster_before = (projection.total[0], projection.total[1])
 
     upsizes = [c for c in candidates if _is_upsize(c)]
     downsizes = [c for c in candidates if not _is_upsize(c)]
-    upsizes.sort(key=lambda c: (not c.rec.urgent, -_pressure(c), c.key))
-    downsizes.sort(key=lambda c: (-_savings(c, projection.cluster_alloc), c.key))
+    upsizes.sort(key=lambda c: (c.key not in include, not c.rec.urgent, -_pressure(c), c.key))
+    downsizes.sort(key=lambda c: (c.key not in include, -_savings(c, projection.cluster_alloc), c.key))
+    included_down = {c.key for c in downsizes if c.key in include}
+    max_changes += sum(1 for c in candidates if c.key in include)
     rank = {c.key: i for i, c in enumerate(downsizes)}
     room = _RoomIndex(ws, downsizes)
 
@@ -253,7 +259,8 @@ def select(
     notes: dict[str, list[str]] = {c.key: list(c.notes) for c in candidates}
 
     def slots() -> int:
-        return max_changes - len(selected)
+        # Included downsizes keep their reserved slots while the upsizes are chosen.
+        return max_changes - len(selected) - len(included_down - taken)
 
     def take(c: Candidate) -> None:
         taken.add(c.key)
@@ -306,10 +313,10 @@ def select(
         waiting.append(up)
 
     for down in downsizes:
-        if slots() <= 0:
-            break
         if down.key in taken:
             continue
+        if slots() + (down.key in included_down) <= 0:
+            break
         ws.apply(down)
         selected.append(down.key)
         take(down)
@@ -335,6 +342,8 @@ def select(
             blocked[up.key] = block
 
     over_cap = tuple(c.key for c in upsizes + downsizes if c.key not in taken and c.key not in blocked)
+    for key in include & taken:
+        notes[key].append("included beyond the cap at a writer's request (dashboard issue)")
     return Selection(
         selected=tuple(selected),
         adjusted=adjusted,

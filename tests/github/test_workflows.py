@@ -106,7 +106,9 @@ def test_action_interface():
     assert set(doc["outputs"]) == {"pr-number", "pr-url", "changes", "report-path"}
     for name in ("token", "policy", "mode", "dry-run", "prometheus-url", "prometheus-token", "prometheus-username",
                  "prometheus-password", "prometheus-headers", "prometheus-ca", "prometheus-insecure",
-                 "kubeconfig", "kube-state-metrics", "snapshot", "max-changes", "namespaces"):
+                 "kubeconfig", "kube-state-metrics", "snapshot", "max-changes", "namespaces",
+                 "pushgateway-url", "pushgateway-token", "pushgateway-username", "pushgateway-password",
+                 "pushgateway-headers"):
         assert name in doc["inputs"], name
     install = next(s for s in doc["runs"]["steps"] if s["name"].startswith("Install"))
     assert '"$RUNNER_TEMP/rightsizer-venv"' in install["run"] and '"$GITHUB_ACTION_PATH"' in install["run"]
@@ -115,9 +117,10 @@ def test_action_interface():
 def test_example_workflow_manners():
     doc = load(ROOT / "examples" / "workflows" / "rightsizer.yml")
     on = doc[True] if True in doc else doc["on"]  # YAML 1.1 reads `on` as true
-    assert set(on) == {"schedule", "workflow_dispatch", "issue_comment"}
+    assert set(on) == {"schedule", "workflow_dispatch", "issue_comment", "issues"}
     assert set(on["workflow_dispatch"]["inputs"]) == {"mode", "dry-run", "namespaces", "max-changes"}
     assert on["issue_comment"]["types"] == ["created"]
+    assert on["issues"]["types"] == ["edited"]  # dashboard ticks; the bot checks the editor's permission
     assert doc["permissions"] == {}
     assert doc["concurrency"]["cancel-in-progress"] is False
     [job] = doc["jobs"].values()
@@ -126,6 +129,22 @@ def test_example_workflow_manners():
     assert checkout["with"]["persist-credentials"] is False
     assert checkout["with"]["ref"] == "${{ github.event.repository.default_branch }}"
     assert len(checkout["uses"].split("@")[1]) == 40  # pinned to a commit
+
+
+def test_example_workflow_runs_two_schedules_and_keeps_the_report():
+    doc = load(ROOT / "examples" / "workflows" / "rightsizer.yml")
+    on = doc[True] if True in doc else doc["on"]
+    weekly, daily = (c["cron"] for c in on["schedule"])
+    assert weekly.endswith(" * * 1") and daily.endswith(" * * *")
+    [job] = doc["jobs"].values()
+    bot = next(s for s in job["steps"] if s.get("id") == "rightsizer")
+    # The daily schedule forces report mode; the weekly one and manual runs keep the chosen mode.
+    assert bot["with"]["mode"] == f"${{{{ github.event.schedule == '{daily}' && 'report' || inputs.mode }}}}"
+    assert "pushgateway-url" in bot["with"]
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert len(upload["uses"].split("@")[1].split()[0]) == 40
+    assert upload["if"] == "${{ !cancelled() }}"  # a failed run's report is the one people need
+    assert upload["with"]["path"] == "${{ runner.temp }}/rightsizer/"  # where `run` writes report.json, report.md, metrics.prom
 
 
 def test_ci_workflow_least_privilege():
@@ -150,14 +169,16 @@ def test_mask_step_masks_each_secret_line():
     kubeconfig = "apiVersion: v1\nusers:\n- name: ci\n  user:\n    token: kube-secret-token-123\n    client-key-data: \"S0VZREFUQQ==\"\n"
     env = _step_env(step, {"token": "ghs_abc123", "prometheus-password": "pa ss\nword2",
                            "prometheus-headers": "X-Scope-OrgID: tenant-42\nAuthorization: Bearer hdr-secret",
-                           "kubeconfig": kubeconfig})
+                           "kubeconfig": kubeconfig, "pushgateway-password": "push-pass-77",
+                           "pushgateway-headers": "X-Push: push-hdr-99"})
     out = subprocess.run([*GITHUB_BASH, step["run"]], env={"PATH": os.environ["PATH"], **env},
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     masked = {l.removeprefix("::add-mask::") for l in out.stdout.splitlines()}
     assert all(l.startswith("::add-mask::") for l in out.stdout.splitlines())
     assert {"ghs_abc123", "pa ss", "word2", "X-Scope-OrgID: tenant-42", "tenant-42",
-            "Authorization: Bearer hdr-secret", "Bearer hdr-secret", "kube-secret-token-123", "S0VZREFUQQ=="} <= masked
+            "Authorization: Bearer hdr-secret", "Bearer hdr-secret", "kube-secret-token-123", "S0VZREFUQQ==",
+            "push-pass-77", "push-hdr-99"} <= masked
     assert "apiVersion: v1" not in masked and "v1" not in masked
 
 
@@ -204,8 +225,9 @@ def test_docs_workflow_is_the_example_workflow():
     assert YAML(typ="safe").load(block) == load(ROOT / "examples" / "workflows" / "rightsizer.yml")
 
 
-def test_readme_workflow_is_the_linted_example_byte_for_byte():
-    # The README's copy keeps the example's comments too: the justifications of its zizmor ignores.
+def test_readme_workflow_is_the_example_workflow():
+    # Byte for byte: the README's copy keeps the example's comments too, among them the
+    # justifications of its zizmor ignores (a YAML comparison would not see them).
     block = (ROOT / "README.md").read_text().split("```yaml\n", 1)[1].split("\n```", 1)[0] + "\n"
     assert block == (ROOT / "examples" / "workflows" / "rightsizer.yml").read_text()
     assert block.count("# zizmor: ignore[") == 2

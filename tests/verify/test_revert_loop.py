@@ -380,3 +380,22 @@ def test_prometheus_down_skips_verification_but_keeps_the_history(world):
     # The open revert still holds api back; the revert PR is left as it was.
     assert _api_decision(out).reason == f"revert #{rv.number} is open: merge it first"
     assert world.emu.pulls[rv.number].state == "open"
+
+
+def test_dashboard_issue_shows_the_verdicts_and_the_open_revert_pr(world):
+    pr = world.merge_rightsizer_pr(["api", "web"])
+    world.session(d.NOW).run()
+    (rv,) = world.open_pulls("rightsizer/revert")
+    (board,) = world.emu.issues.values()
+    # The same verdict lines as `/rightsize explain`, seen at d.NOW = 2025-11-21 00:00 UTC (rollout_data: api
+    # OOM-killed once and restarted twice after the cut; web fine).
+    history = board.body.split("## Verification and reverts\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(history) == 2
+    assert history[0].startswith(f"- 2025-11-21 00:00 UTC `shop/api/app` (#{pr}: request memory down, limit memory down): "
+                                 "**regressed** — OOM kills: 0 before → 1 after; restarts: 0 before → 2 after")
+    assert history[0].endswith(f"→ revert #{rv.number}")
+    assert history[1] == f"- 2025-11-21 00:00 UTC `shop/web/app` (#{pr}: request memory down): **ok**"
+    assert f"- #{rv.number} `revert`: open" in board.body
+    # Without Prometheus the history is only read, nothing published: the open revert PR is still listed.
+    world.session(d.NOW + 60, api_snapshot(d.NOW + 60), prometheus=False).run()
+    assert f"- #{rv.number} `revert`: open" in world.emu.issues[board.number].body
