@@ -60,6 +60,9 @@ def error_message(name: str, err: jsonschema.ValidationError) -> str:
     nobody, and the likely fix ("7GB": did you mean 7G or 7Gi?) does."""
     if err.validator == "pattern" and isinstance(err.instance, str):
         defs = validator(name).schema.get("$defs", {})
+        if "name" in defs and err.schema.get("pattern") == defs["name"]["pattern"]:
+            return (f"{err.instance[:80]!r} is not a Kubernetes name (letters, digits, '-', '.' or ':', "
+                    "starting and ending with a letter or digit)")
         for key, resource in _QUANTITY_DEFS.items():
             if key in defs and defs[key] == err.schema:
                 field = err.absolute_path[-1] if err.absolute_path else None

@@ -199,16 +199,43 @@ def test_5000_pending_pods_and_200k_pods_finish_in_bounded_time(world):
     assert r.seconds < 60
 
 
-def test_html_in_names_is_escaped_in_the_pr_body(world):
-    from bot.report.markdown import rationale  # noqa: F401 - the renderer under test
-
+@pytest.mark.parametrize("path,name", [
+    (["workloads", 0, "containers", 0, "name"], "app<img src=x onerror=alert(1)>"),
+    (["workloads", 0, "containers", 0, "name"], "app`<b>x</b>`"),  # would close a Markdown code span
+    (["workloads", 0, "namespace"], "media|x"),  # would split a Markdown table row
+    (["workloads", 0, "pods", 0, "node"], "n1\n<script>"),
+    (["nodes", 0, "name"], "n1 <!--"),
+])
+def test_names_that_kubernetes_forbids_are_refused_before_any_text_is_rendered(world, path, name):
+    """Names reach Markdown tables, code spans and <summary> HTML in PR bodies and the dashboard.
+    The API server allows only letters, digits, '-', '.' (and ':' in some names), so a name with
+    anything else comes from a forged or broken snapshot: refused, nothing written."""
     out = world.root / "out"
     data = snapshot()
-    # Kubernetes names cannot hold '<', but a snapshot is a file anyone can write.
-    data["workloads"][0]["containers"][0]["name"] = "app<img src=x onerror=alert(1)>"
-    r = world.cli("plan", "--snapshot", str(world.write_snapshot(data, "html.json")), "--out", str(out), "--quiet")
-    assert r.code == 0, r.err
-    body = (out / "pr.md").read_text()
-    assert "<summary><code>media/radarr/app&lt;img src=x onerror=alert(1)&gt;</code>" in body
-    # Nowhere raw: the table's code span is escaped too (the name shows with &lt; there, never as a tag).
-    assert "<img" not in body and body.count("app&lt;img src=x onerror=alert(1)&gt;") >= 2, body
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = name
+    snap = world.write_snapshot(data, "html.json")
+    before = world.digest()
+    r = world.plan("--out", str(out), snap=snap)
+    where = ".".join(str(k) for k in path).replace(".0", "[0]")
+    assert r.code == 2 and f"html.json:1: {where}: {name!r} is not a Kubernetes name" in r.err, r.err
+    assert len(r.err.strip().splitlines()) == 1
+    assert world.digest() == before and not out.exists()
+
+
+def test_summary_html_escapes_names():
+    """The <summary> line is raw HTML: even a name that got past the snapshot is escaped there."""
+    from bot.engine.plan import SELECTED, Decision
+    from bot.engine.recommend import recommend
+    from bot.policy import load_preset
+    from bot.report.markdown import rationale
+    from tests.unit.helpers import GI, container, pct, spec, workload
+
+    policy = load_preset("resource-advisor")
+    app = container("app<img src=x>", resources=spec(1000, 2 * GI), cpu=pct(0.1), memory=pct(500_000_000))
+    w = workload("radarr", [app], ns="media")
+    d = Decision(w, app.name, False, SELECTED, "", policy, recommend(app, policy, 14 * 86400))
+    line = rationale(d)[0]
+    assert line.startswith("<details><summary><code>media/radarr/app&lt;img src=x&gt;</code>"), line
