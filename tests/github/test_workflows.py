@@ -266,14 +266,15 @@ def test_action_installs_only_hash_pinned_dependencies():
         assert key in pins and req.specifier.contains(pins[key][0]), f"{spec} not locked (run scripts/lock-action-deps.sh)"
 
 
-@pytest.mark.parametrize("url,secret_forms,not_masked", [
-    ("https://admin:pa%3Ass@prom.example:9090/prometheus", {"pa%3Ass", "admin:pa%3Ass", "YWRtaW46cGElM0Fzcw=="}, "prom.example"),
-    ("https://tokenonly@prom.example/", {"tokenonly", "dG9rZW5vbmx5"}, "prom.example"),
-    ("https://prom.example/query@v1", set(), "prom.example/query"),  # an @ in the path is not userinfo
+@pytest.mark.parametrize("name,url,secret_forms,not_masked", [
+    ("prometheus-url", "https://admin:pa%3Ass@prom.example:9090/prometheus", {"pa%3Ass", "admin:pa%3Ass", "YWRtaW46cGElM0Fzcw=="}, "prom.example"),
+    ("prometheus-url", "https://tokenonly@prom.example/", {"tokenonly", "dG9rZW5vbmx5"}, "prom.example"),
+    ("prometheus-url", "https://prom.example/query@v1", set(), "prom.example/query"),  # an @ in the path is not userinfo
+    ("pushgateway-url", "https://push:pw-9xyz@gw.example/", {"pw-9xyz", "push:pw-9xyz", "cHVzaDpwdy05eHl6"}, "gw.example"),
 ])
-def test_mask_step_masks_the_prometheus_url_password_and_base64_forms(url, secret_forms, not_masked):
+def test_mask_step_masks_url_passwords_and_base64_forms(name, url, secret_forms, not_masked):
     step = next(s for s in load(ACTION)["runs"]["steps"] if s["name"] == "Mask secrets")
-    env = _step_env(step, {"token": "ghs_abc123", "prometheus-url": url})
+    env = _step_env(step, {"token": "ghs_abc123", name: url})
     out = subprocess.run([*GITHUB_BASH, step["run"]], env={"PATH": os.environ["PATH"], **env},
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

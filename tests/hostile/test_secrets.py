@@ -37,7 +37,7 @@ class _Echo(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = do_PATCH = _answer
+    do_GET = do_POST = do_PATCH = do_PUT = _answer
 
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -141,3 +141,13 @@ def test_redact_forms_and_patterns():
         assert leaked not in out and redact.MASK in out, (text, out)
     # Ordinary text is left alone.
     assert redact.redact("cpu 250m → 200m on media/sonarr") == "cpu 250m → 200m on media/sonarr"
+
+
+def test_pushgateway_failure_never_prints_its_credentials(world, echo):
+    """The metrics push (a dry run, no GitHub): the gateway echoes the request headers in its error."""
+    world.secrets += [PASSWORD, TOKEN, f"push:{PASSWORD}"]
+    r = world.cli("run", "--repo", str(world.repo), "--snapshot", str(world.snap), "--dry-run",
+                  "--pushgateway-url", f"http://push:{PASSWORD}@{echo}/",
+                  env={"RIGHTSIZER_PUSHGATEWAY_TOKEN": TOKEN, "GITHUB_ACTIONS": ""})
+    # A failed push is a warning (the run itself counts), with the gateway's text and no credential.
+    assert r.code == 0 and "did not take the metrics (HTTP 400: " in r.err, r.err
