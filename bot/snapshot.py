@@ -117,6 +117,15 @@ def _checked_build(doc: Any, data: Any, display: str) -> Snapshot:
         raise InputError(display, str(exc)) from None
 
 
+def is_kubernetes_name(text: object) -> bool:
+    """A name the API server could have given an object (the schema's ``$defs/name``): only these
+    may reach the Markdown and HTML the bot writes."""
+    import re
+
+    rule = validator("snapshot").schema["$defs"]["name"]
+    return isinstance(text, str) and len(text) <= rule["maxLength"] and re.match(rule["pattern"], text) is not None
+
+
 # Usage beyond any real node is a broken exporter or a forged file; finite but huge numbers
 # (1e308 cores) would overflow to infinity in the engine's arithmetic.
 USAGE_MAX = {"cpu": quantity.MAX_CPU_MILLICORES / 1000, "memory": float(quantity.MAX_MEMORY_BYTES)}

@@ -150,4 +150,4 @@ def test_pushgateway_failure_never_prints_its_credentials(world, echo):
                   "--pushgateway-url", f"http://push:{PASSWORD}@{echo}/",
                   env={"RIGHTSIZER_PUSHGATEWAY_TOKEN": TOKEN, "GITHUB_ACTIONS": ""})
     # A failed push is a warning (the run itself counts), with the gateway's text and no credential.
-    assert r.code == 0 and "did not take the metrics (HTTP 400: " in r.err, r.err
+    assert r.code == 0 and "did not take the metrics (HTTP 400: " in r.text, r.text
