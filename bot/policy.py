@@ -95,6 +95,7 @@ class ContainerPolicy:
     exclude: bool = False
     deadband_scope: str = "value"  # "container": one material value moves all four (seed 000)
     stateful: bool = False  # large cuts get a warning
+    skip: tuple[str, ...] = ()  # resources never changed (like the rightsizer.io/skip annotation per resource)
     # Where each layer came from, for "why this policy" in the report.
     layers: tuple[str, ...] = ()
 
@@ -346,6 +347,7 @@ def container_policy(raw: Mapping[str, Any], layers: tuple[str, ...] = ()) -> Co
         exclude=bool(raw.get("exclude", False)),
         deadband_scope=raw.get("deadbandScope", "value"),
         stateful=bool(raw.get("stateful", False)),
+        skip=tuple(r for r in ("cpu", "memory") if r in (raw.get("skip") or ())),
         layers=layers,
     )
 

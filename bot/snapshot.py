@@ -14,8 +14,17 @@ from bot import quantity
 from bot.duration import parse_duration
 from bot.errors import InputError
 from bot.model import (
+    QUOTA_KEYS,
     Container,
+    FluxRef,
+    FluxStatus,
     HelmReleaseRef,
+    LimitRange,
+    LimitRangeItem,
+    ResourceQuota,
+    Rollout,
+    Vpa,
+    VpaContainer,
     Hpa,
     Node,
     PendingPod,
@@ -288,8 +297,53 @@ def _hpa(raw: Mapping[str, Any] | None) -> Hpa | None:
     )
 
 
+def _rollout(raw: Mapping[str, Any] | None) -> Rollout | None:
+    if not raw:
+        return None
+    return Rollout(int(raw["desired"]), int(raw["updated"]), int(raw["ready"]),
+                   bool(raw.get("generationObserved", True)), bool(raw.get("revisionCurrent", True)))
+
+
+def _limit_range(raw: Mapping[str, Any]) -> LimitRange:
+    return limit_range(raw["namespace"], raw["name"], raw.get("limits") or ())
+
+
+def limit_range(namespace: str, name: str, limits: Any) -> LimitRange:
+    """A LimitRange from its ``spec.limits`` (quantity strings), as the API and the snapshot file write it."""
+    return LimitRange(namespace, name, tuple(
+        LimitRangeItem(
+            type=item["type"],
+            min=_resources(item.get("min")),
+            max=_resources(item.get("max")),
+            default=_resources(item.get("default")),
+            default_request=_resources(item.get("defaultRequest")),
+            # a ratio is a plain quantity ("3", "1.5", "1500m"): read as millis, then divided back
+            max_ratio={r: quantity.parse_cpu(v) / 1000 for r, v in (item.get("maxLimitRequestRatio") or {}).items() if r in ("cpu", "memory")},
+        )
+        for item in limits
+    ))
+
+
+def quota_values(raw: Mapping[str, Any] | None) -> dict[str, int]:
+    """A quota's hard or used map on QUOTA_KEYS: ``cpu``/``memory`` mean ``requests.*``; other keys are not sized here."""
+    out: dict[str, int] = {}
+    for key, value in (raw or {}).items():
+        key = f"requests.{key}" if key in ("cpu", "memory") else key
+        if key in QUOTA_KEYS:
+            out[key] = quantity.parse(key.split(".")[1], value)
+    return out
+
+
+def _vpa(raw: Mapping[str, Any]) -> Vpa:
+    return Vpa(
+        raw["namespace"], raw["name"], raw["targetRef"]["kind"], raw["targetRef"]["name"], raw.get("updateMode", "Auto"),
+        tuple(VpaContainer(c["name"], c.get("mode"), _resources(c.get("target"))) for c in raw.get("containers") or ()),
+    )
+
+
 def _workload(raw: Mapping[str, Any]) -> Workload:
     hr = raw.get("helmRelease")
+    ks = raw.get("kustomization")
     return Workload(
         kind=raw["kind"],
         namespace=raw["namespace"],
@@ -303,6 +357,8 @@ def _workload(raw: Mapping[str, Any]) -> Workload:
         annotations=dict(raw.get("annotations") or {}),
         node_selector=dict(raw.get("nodeSelector") or {}),
         tolerations=_tolerations(raw.get("tolerations")),
+        kustomization=FluxRef("Kustomization", ks["name"], ks["namespace"]) if ks else None,
+        rollout=_rollout(raw.get("rollout")),
     )
 
 
@@ -340,6 +396,12 @@ def _build(data: Mapping[str, Any]) -> Snapshot:
         workloads=tuple(_workload(w) for w in data["workloads"]),
         pending_pods=pending,
         cluster=data.get("cluster"),
+        limit_ranges=tuple(_limit_range(lr) for lr in data.get("limitRanges") or ()),
+        resource_quotas=tuple(ResourceQuota(q["namespace"], q["name"], quota_values(q.get("hard")), quota_values(q.get("used")))
+                              for q in data.get("resourceQuotas") or ()),
+        vpas=tuple(_vpa(v) for v in data.get("verticalPodAutoscalers") or ()),
+        flux=tuple(FluxStatus(f["kind"], f["namespace"], f["name"], f["ready"], f.get("reason", ""), f.get("message", ""))
+                   for f in data.get("fluxStatus") or ()),
     )
 
 
@@ -418,6 +480,12 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
                 out[key] = dict(value)
         if w.tolerations:
             out["tolerations"] = tolerations(w.tolerations)
+        if w.kustomization:
+            out["kustomization"] = {"name": w.kustomization.name, "namespace": w.kustomization.namespace}
+        if w.rollout:
+            ro = w.rollout
+            out["rollout"] = {"desired": ro.desired, "updated": ro.updated, "ready": ro.ready,
+                              "generationObserved": ro.generation_observed, "revisionCurrent": ro.revision_current}
         return out
 
     data: dict[str, Any] = {
@@ -450,6 +518,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
             }
             for p in snap.pending_pods
         ]
+    data.update(_cluster_objects(snap))
     return data
 
 
@@ -464,4 +533,38 @@ def fit_warnings(snap: Snapshot) -> list[str]:
     if stray and snap.nodes:
         shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
         out.append(f"{len(stray)} pod(s) run on nodes the snapshot does not list ({shown}); node fit leaves them out")
+    return out
+
+
+def _quota_quantities(values: Mapping[str, int]) -> dict[str, str]:
+    return {k: (quantity.format_cpu(v) if k.endswith(".cpu") else str(quantity.format_memory(v, quantity.Style(""))))
+            for k, v in values.items()}
+
+
+def _cluster_objects(snap: Snapshot) -> dict[str, Any]:
+    """The guards' inputs (LimitRanges, quotas, VPAs, Flux readiness), each written only when present."""
+    out: dict[str, Any] = {}
+    if snap.limit_ranges:
+        out["limitRanges"] = [
+            {"namespace": lr.namespace, "name": lr.name, "limits": [
+                {"type": i.type, **{key: _quantities(res) for key, res in
+                                    (("min", i.min), ("max", i.max), ("default", i.default), ("defaultRequest", i.default_request))
+                                    if not res.is_empty()},
+                 **({"maxLimitRequestRatio": {r: f"{v:g}" for r, v in i.max_ratio.items()}} if i.max_ratio else {})}
+                for i in lr.items]}
+            for lr in snap.limit_ranges
+        ]
+    if snap.resource_quotas:
+        out["resourceQuotas"] = [{"namespace": q.namespace, "name": q.name, "hard": _quota_quantities(q.hard),
+                                  "used": _quota_quantities(q.used)} for q in snap.resource_quotas]
+    if snap.vpas:
+        out["verticalPodAutoscalers"] = [
+            {"namespace": v.namespace, "name": v.name, "targetRef": {"kind": v.target_kind, "name": v.target_name},
+             "updateMode": v.mode,
+             "containers": [{"name": c.name, **({"mode": c.mode} if c.mode else {}), "target": _quantities(c.target)} for c in v.containers]}
+            for v in snap.vpas
+        ]
+    if snap.flux:
+        out["fluxStatus"] = [{"kind": f.kind, "namespace": f.namespace, "name": f.name, "ready": f.ready,
+                              "reason": f.reason, "message": f.message} for f in snap.flux]
     return out

@@ -121,11 +121,12 @@ def feed_edits(target: Target, number: int, since: str) -> list[Edit]:
 
 def chain(edits: Iterable[Edit], current: str) -> list[Edit]:
     """Edits in order, each with the body it produced (the next edit's "before", or today's body)."""
-    # The webhook's edit may also be in the feed: one per (actor, body before), the feed's first.
-    unique: dict[tuple[str, str], Edit] = {}
-    for e in edits:
-        unique.setdefault((e.actor, e.before), e)
-    ordered = sorted(unique.values(), key=lambda e: e.at)
+    # The webhook's edit may also be in the feed: the same (actor, body before) next to itself in time
+    # is one edit. The same pair again after other edits is a person repeating a change, and counts.
+    ordered: list[Edit] = []
+    for e in sorted(edits, key=lambda e: e.at):
+        if not ordered or (ordered[-1].actor, ordered[-1].before) != (e.actor, e.before):
+            ordered.append(e)
     return [replace(e, after=ordered[i + 1].before if i + 1 < len(ordered) else current)
             for i, e in enumerate(ordered)]
 

@@ -24,8 +24,9 @@ LABELS = {("requests", "cpu"): "CPU request", ("requests", "memory"): "memory re
 COLUMNS = (("requests", "cpu"), ("limits", "cpu"), ("requests", "memory"), ("limits", "memory"))
 UNIT = {"cpu": "m", "memory": "Mi"}
 FIELD_OF = {"requests": "request", "limits": "limit"}
-FLAG_STEPS = ("burst", "confidence", "bounds", "max step", "deadband", "restart guard", "OOM bump", "throttle guard", "no-downsize", "HPA", "pin", "QoS")
-TAG_STEPS = {"max step": "step", "deadband": "deadband"}
+FLAG_STEPS = ("burst", "confidence", "bounds", "max step", "deadband", "restart guard", "OOM bump", "throttle guard", "no-downsize", "HPA", "pin", "QoS",
+              "LimitRange", "opt-out", "VPA")
+TAG_STEPS = {"max step": "step", "deadband": "deadband", "LimitRange": "LimitRange"}
 RES_TITLE = {"cpu": "CPU", "memory": "memory"}
 
 
@@ -68,7 +69,7 @@ def _cell(d: Decision, kind: str, r: str) -> str:
         text = num(r, old) if old is not None else "·"
         if wanted != new:
             where = ", ".join(sorted({s.node for s in d.block.shortfalls if s.resource == r})) if d.block else ""
-            text += f" (wants {num(r, wanted)}: no room on {where or 'its node'})"
+            text += f" (wants {num(r, wanted)}: no room {'in' if where.startswith('quota ') else 'on'} {where or 'its node'})"
         elif "deadband" in tags:
             text += " (deadband)"
         return text
@@ -199,6 +200,18 @@ def node_table(nodes: Iterable[NodeReport], cluster: NodeReport) -> list[str]:
     return rows
 
 
+def quota_table(plan: Plan) -> list[str]:
+    """ResourceQuota headroom, the namespace's budget: what it counts before and after this PR, against hard."""
+    if not plan.quotas:
+        return []
+    rows = ["| ResourceQuota | Key | Used before → after | Hard |", "|---|---|---:|---:|"]
+    for q in plan.quotas:
+        r = q.key.split(".")[1]
+        flag = " ⚠️" if q.after > q.hard else ""
+        rows.append(f"| {code(q.namespace + '/' + q.name)} | {q.key} | {in_unit(r, q.before)} → {in_unit(r, q.after)}{flag} | {in_unit(r, q.hard)} |")
+    return ["#### Quota headroom", ""] + rows + [""]
+
+
 def over_budget_sentences(plan: Plan) -> list[str]:
     out = []
     for n in list(plan.nodes) + [plan.cluster]:
@@ -276,7 +289,7 @@ def summary_counts(plan: Plan) -> str:
     skipped = [d for d in plan.by_status(SKIPPED) if d.reason != OUTSIDE_NAMESPACES]
     return (
         f"{len(sel)} change(s) selected ({up} upsize(s), {len(sel) - up} downsize(s)); "
-        f"{len(plan.by_status(BLOCKED))} blocked by capacity, {len(plan.by_status(OVER_CAP))} waiting for a later PR, "
+        f"{len(plan.by_status(BLOCKED))} blocked by capacity or quota, {len(plan.by_status(OVER_CAP))} waiting for a later PR, "
         f"{len(plan.by_status(REPORT_ONLY))} report-only, {len(skipped)} skipped, "
         f"{len(plan.by_status(UNCHANGED))} already right."
     )
@@ -311,6 +324,8 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
         legend = ["step: the max step per run limited this value (later runs continue)"]
         if any(d.recommendation.urgent for d in sel):
             legend.insert(0, "🚑 memory upsize for a container that restarted or was OOM-killed: goes first")
+        if any(s.name == "LimitRange" for d in sel for s in d.recommendation.steps):
+            legend.append("LimitRange: held within the namespace's LimitRange (see *Why*)")
         if any(d.recommendation.warnings for d in sel):
             legend.append("⚠️ see *Review before merging*")
         out += ["; ".join(legend) + ".", ""]
@@ -323,6 +338,7 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
             out += [f"Rationale for {len(sel) - len(shown)} more change(s) is in report.json and the step summary" + (f" ({details_url})" if details_url else "") + ".", ""]
     out += files_section(files)
     out += ["### Node fit", ""] + node_table(plan.nodes, plan.cluster) + [""]
+    out += quota_table(plan)
     out += [f"#### {CHART_TITLE}", "", node_charts({"nodes": nodes_dicts(plan.nodes)}), ""]
     if node_pool_note:
         out += [node_pool_note, ""]

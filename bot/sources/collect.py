@@ -18,9 +18,12 @@ from typing import Any, Callable
 
 from bot.duration import parse_duration
 from bot.model import (
-    Container, HelmReleaseRef, Hpa, Node, PendingPod, Percentiles, Pod, Resources, ResourceSpec, Snapshot, Usage, Workload,
+    Container, FluxRef, FluxStatus, HelmReleaseRef, Hpa, LimitRange, Node, PendingPod, Percentiles, Pod, ResourceQuota, Resources,
+    ResourceSpec, Rollout, Snapshot, Usage, Vpa, Workload,
 )
-from bot.sources.prometheus import PrometheusClient, Scope, SourceError, cluster_queries, usage_queries
+from bot.engine.guards import SKIP_KEY
+from bot.snapshot import limit_range, quota_values
+from bot.sources.prometheus import PrometheusClient, Scope, SourceError, cluster_queries, guard_queries, usage_queries
 
 Key = tuple[str, str, str]  # namespace, pod, container
 
@@ -59,6 +62,22 @@ class Shape:
     init: frozenset = frozenset()  # (namespace, pod, container) that are init containers
     pending: tuple[PendingPod, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # For the cluster guards; None: not collected (no permission), so kube-state-metrics may fill in.
+    limit_ranges: tuple[LimitRange, ...] | None = None
+    quotas: tuple[ResourceQuota, ...] | None = None
+    vpas: tuple[Vpa, ...] = ()
+    flux: tuple[FluxStatus, ...] = ()
+    meta: dict[tuple[str, str, str], "WorkloadMeta"] = field(default_factory=dict)  # (namespace, kind, name) →
+
+
+@dataclass
+class WorkloadMeta:
+    """What a workload object (not its pods) says: labels, rightsizer.io annotations, its Kustomization, its rollout."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    kustomization: FluxRef | None = None
+    rollout: Rollout | None = None
 
 
 def _owners(res: dict[str, list]) -> dict[tuple[str, str], _Owner]:
@@ -94,6 +113,7 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
     if cluster is not None:
         shape = cluster()
         say(f"cluster: {len(shape.nodes)} nodes, {len(shape.pods_now)} pods from the Kubernetes API")
+        _guard_objects_from_ksm(client, scope, at, shape, say)
     else:
         if not res["allocatable"]:
             raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
@@ -129,11 +149,47 @@ def _drop_forged_names(snap: Snapshot, say: Callable[[str], None]) -> Snapshot:
     return replace(snap, workloads=tuple(kept), nodes=nodes, pending_pods=pending)
 
 
+def _guard_objects_from_ksm(client: PrometheusClient, scope: Scope, at: float, shape: Shape, say: Callable[[str], None]) -> None:
+    """LimitRanges and quotas the API would not list (no permission), from kube-state-metrics where it has them."""
+    queries = guard_queries(scope)
+    if shape.limit_ranges is None:
+        shape.limit_ranges = limit_ranges_from_ksm(client.query(queries["limitranges"], at))
+        say(f"limitranges: {len(shape.limit_ranges)} from kube-state-metrics")
+    if shape.quotas is None:
+        shape.quotas = quotas_from_ksm(client.query(queries["resourcequotas"], at))
+        say(f"resourcequotas: {len(shape.quotas)} from kube-state-metrics")
+
+
+def limit_ranges_from_ksm(result: list[dict[str, Any]]) -> tuple[LimitRange, ...]:
+    """kube_limitrange{namespace, limitrange, type, resource, constraint}: cores or bytes, or a ratio."""
+    items: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = {}
+    for (ns, name, kind, resource, constraint), value in sorted(_vector(result, "namespace", "limitrange", "type", "resource", "constraint").items()):
+        if resource in ("cpu", "memory") and constraint in ("min", "max", "default", "defaultRequest", "maxLimitRequestRatio"):
+            text = f"{value:g}" if constraint == "maxLimitRequestRatio" or resource == "cpu" else str(int(value))
+            items.setdefault((ns, name), {}).setdefault(kind, {}).setdefault(constraint, {})[resource] = text
+    return tuple(limit_range(ns, name, [{"type": kind, **spec} for kind, spec in sorted(kinds.items())])
+                 for (ns, name), kinds in sorted(items.items()))
+
+
+def quotas_from_ksm(result: list[dict[str, Any]]) -> tuple[ResourceQuota, ...]:
+    """kube_resourcequota{namespace, resourcequota, resource, type="hard"|"used"}: cores or bytes."""
+    found: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+    for (ns, name, resource, kind), value in sorted(_vector(result, "namespace", "resourcequota", "resource", "type").items()):
+        if kind in ("hard", "used"):
+            text = f"{value:g}" if resource.endswith("cpu") else str(int(value))
+            found.setdefault((ns, name), {"hard": {}, "used": {}})[kind][resource] = text
+    return tuple(ResourceQuota(ns, name, quota_values(v["hard"]), quota_values(v["used"])) for (ns, name), v in sorted(found.items()) if v["hard"])
+
+
 def shape_from_ksm(res: dict[str, list]) -> Shape:
     helm = {}
+    meta: dict[tuple[str, str, str], WorkloadMeta] = {}
     for r in res["workload_labels"]:
         m = r["metric"]
         name = m.get("deployment") or m.get("statefulset") or m.get("daemonset")
+        kind = "Deployment" if m.get("deployment") else "StatefulSet" if m.get("statefulset") else "DaemonSet"
+        if name and m.get("label_rightsizer_io_skip"):
+            meta[(m.get("namespace", ""), kind, name)] = WorkloadMeta(labels={SKIP_KEY: m["label_rightsizer_io_skip"]})
         if name and m.get("label_helm_toolkit_fluxcd_io_name"):
             helm[(m.get("namespace", ""), name)] = HelmReleaseRef(
                 m["label_helm_toolkit_fluxcd_io_name"], m.get("label_helm_toolkit_fluxcd_io_namespace") or m.get("namespace", ""))
@@ -150,6 +206,9 @@ def shape_from_ksm(res: dict[str, list]) -> Shape:
         pods_now=_vector(res["pod_info"], "namespace", "pod", "node"),
         helm=helm,
         nodes=nodes,
+        limit_ranges=limit_ranges_from_ksm(res["limitranges"]),
+        quotas=quotas_from_ksm(res["resourcequotas"]),
+        meta=meta,
     )
 
 
@@ -202,10 +261,12 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Sn
                 cpu_throttled_ratio=max(throttled) if throttled else None,
                 init=any(k in shape.init for k in pkeys),
             ))
+        meta = shape.meta.get((ns, kind, name)) or WorkloadMeta()
         workloads.append(Workload(
             kind=kind, namespace=ns, name=name, replicas=max(1, len(current_pods)), containers=tuple(built),
             pods=tuple(Pod(p, node or None) for p, node in current_pods), helm_release=helm.get((ns, name)),
             hpa=shape.hpas.get((ns, kind, name)),
+            labels=meta.labels, annotations=meta.annotations, kustomization=meta.kustomization, rollout=meta.rollout,
         ))
     nodes = shape.nodes
     return Snapshot(
@@ -217,4 +278,8 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Sn
         workloads=tuple(workloads),
         pending_pods=shape.pending,
         cluster=scope.cluster[1] if scope.cluster else None,
+        limit_ranges=shape.limit_ranges or (),
+        resource_quotas=shape.quotas or (),
+        vpas=shape.vpas,
+        flux=shape.flux,
     )

@@ -140,6 +140,15 @@ def usage_queries(s: Scope) -> dict[str, str]:
     return q
 
 
+def guard_queries(s: Scope) -> dict[str, str]:
+    """kube-state-metrics series for the cluster guards (LimitRanges and quotas)."""
+    sel = s.selector()
+    return {
+        "limitranges": f"max by (namespace, limitrange, type, resource, constraint) (kube_limitrange{sel})",
+        "resourcequotas": f"max by (namespace, resourcequota, resource, type) (kube_resourcequota{sel})",
+    }
+
+
 def cluster_queries(s: Scope) -> dict[str, str]:
     """kube-state-metrics series for the cluster's shape, when no API access is given."""
     sel = s.selector()
@@ -154,7 +163,9 @@ def cluster_queries(s: Scope) -> dict[str, str]:
         "requests": f"max by (namespace, pod, container, resource) (kube_pod_container_resource_requests{sel})",
         "limits": f"max by (namespace, pod, container, resource) (kube_pod_container_resource_limits{sel})",
         "workload_labels": (
-            f"max by (namespace, deployment, statefulset, daemonset, label_helm_toolkit_fluxcd_io_name, label_helm_toolkit_fluxcd_io_namespace) "
+            f"max by (namespace, deployment, statefulset, daemonset, label_helm_toolkit_fluxcd_io_name, label_helm_toolkit_fluxcd_io_namespace, "
+            f"label_rightsizer_io_skip) "
             f"({{__name__=~\"kube_deployment_labels|kube_statefulset_labels|kube_daemonset_labels\"{',' + sel[1:-1] if sel != '{}' else ''}}})"
         ),
+        **guard_queries(s),
     }

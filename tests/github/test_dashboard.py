@@ -94,7 +94,7 @@ def test_one_dashboard_steered_only_by_writers(monkeypatch, flux, capsys):
     emu.tokens["ghs_helper_app"] = ("helper-app[bot]", True)  # another App, allowed to edit issues
     add_writer(emu)
 
-    # 1. First run: the PR holds the larger saving (sonarr: 1 CPU → 140m); radarr waits over the cap.
+    # 1. First run: the PR holds the larger saving (sonarr: 1 CPU → 180m); radarr waits over the cap.
     assert run(monkeypatch, flux) == 0
     [board] = dashboards(emu)
     assert board.user == BOT and dm.MARKER in board.body
@@ -102,9 +102,11 @@ def test_one_dashboard_steered_only_by_writers(monkeypatch, flux, capsys):
     assert dm.boxes(board.body)[f"include={RADARR}"] is False
     assert "## Budget posture" in board.body and "**cluster**" in board.body and "`m720q`" in board.body
     assert f"#{min(emu.pulls)} `resources`: open" in board.body
-    # The PR carries the cost of its change too: sonarr's requests 1000m → 140m and 2Gi → 512Mi at the
-    # default prices: 730 h × (−0.86 cores × 0.031611 − 1.5 GiB × 0.004237) = −24.4849 → −24.48 per month.
-    assert "### Estimated cost" in emu.pulls[1].body and "−24.48 USD/month" in emu.pulls[1].body
+    # The PR carries the cost of its change too. balanced: CPU p95 120m + 50% burst (peak 300m ≥ 1.5 × p95) = 180m;
+    # memory p95 380e6 B = 362.4Mi × 1.15 = 416.8Mi → 417Mi (1Mi steps, a 79.6% cut inside the 90% step).
+    # Requests 1000m → 180m and 2048Mi → 417Mi at the default prices:
+    # 730 h × (−0.82 cores × 0.031611 − 1631/1024 GiB × 0.004237) = 730 × −0.0326696 = −23.8488 → −23.85 per month.
+    assert "### Estimated cost" in emu.pulls[1].body and "−23.85 USD/month" in emu.pulls[1].body
 
     # 2. The same run again: still one issue, and not a single write.
     emu.reset_log()

@@ -148,15 +148,16 @@ def test_the_whole_story(monkeypatch, flux):
     assert git(clone, "log", "-1", "--format=%cn") == "GitHub"
     assert "# requests tuned by hand in 2024" in (clone / sonarr).read_text()  # comments survive
     doc = YAML(typ="safe").load((clone / sonarr).read_text())
-    # Engine: p95 120m × 1.15 = 138m → 140m (10m steps above 100m); balanced may step down 90% from 1000m (to 100m).
-    assert doc["spec"]["values"]["resources"]["requests"]["cpu"] in ("140m", 0.14)
+    # Engine: p95 120m, no margin; the peak 300m is 2.5 × p95 (≥ 1.5): +50% burst → 180m (10m steps above 100m);
+    # balanced may step down 99% from 1000m (to 10m), so 180m in one run.
+    assert doc["spec"]["values"]["resources"]["requests"]["cpu"] in ("180m", 0.18)
 
     # 2. Identical rerun: not a single write.
     emu.reset_log()
     assert fire(monkeypatch, flux, "schedule", schedule) == 0
     assert emu.writes() == []
 
-    # 3. Radarr's memory grew: p99 = 1.05 × 1.2e9 B ≈ 1202Mi, above its 1Gi request, so the plan
+    # 3. Radarr's memory grew: p95 1.2e9 B × 1.15 ≈ 1316Mi, above its 1Gi request, so the plan
     # turns its memory downsize into an upsize: same PR updated, one rationale comment.
     assert fire(monkeypatch, flux, "schedule", schedule, radarr_mem_p95=1_200_000_000) == 0
     assert list(emu.pulls) == [1]
@@ -178,7 +179,8 @@ def test_the_whole_story(monkeypatch, flux):
     assert fire(monkeypatch, flux, "issue_comment", comment(emu, "/rightsize explain media/radarr"),
                 radarr_mem_p95=1_200_000_000) == 0
     reply = [c.body for c in emu.comments.values() if c.user == BOT][-1]
-    assert reply.startswith("@Codertocat ") and "media/radarr/app" in reply and "p99" in reply
+    # balanced sizes memory from p95: radarr's 1.2e9 B = 1144.4Mi is the rationale's first memory line
+    assert reply.startswith("@Codertocat ") and "media/radarr/app" in reply and "memory p95 1144.4Mi" in reply
 
     # 5. A person pushes to the branch: no overwrite on the next run.
     clone5, _ = branch_files(bare, tmp, "5")

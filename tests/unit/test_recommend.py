@@ -242,10 +242,11 @@ def test_every_changing_step_leaves_a_rationale_line():
 
 
 def test_balanced_rounds_up_to_friendly_steps():
-    # p95 123m × 1.15 = 141.45m → 10m steps above 100m → 150m. Memory p99 300Mi × 1.15 = 345Mi → 1Mi steps → 345Mi.
+    # CPU p95 123m, no margin, no burst (peak = p95) → 10m steps above 100m → 130m.
+    # Memory p95 300Mi × 1.15 = 345Mi → 1Mi steps → 345Mi.
     c = container(resources=spec(1000, 2 * GI), cpu=pct(0.123), memory=pct(300 * MI), days=30)
     rec = recommend(c, load_preset("balanced"), WINDOW)
-    assert rec.target.requests.cpu == 150
+    assert rec.target.requests.cpu == 130
     assert rec.target.requests.memory == 345 * MI
 
 
