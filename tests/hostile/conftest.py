@@ -107,7 +107,8 @@ class World:
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
         """The CLI as a user runs it (a subprocess), output recorded for the secret check."""
         start = time.monotonic()
-        r = subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=timeout,
+        # cwd: the test's folder, so outputs with a default relative path (run's report) land there.
+        r = subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=timeout, cwd=self.root,
                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), **(env or {})})
         self.outputs.append(r.stdout + r.stderr)
         return Result(r.returncode, r.stdout, r.stderr, time.monotonic() - start)
