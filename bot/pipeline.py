@@ -20,7 +20,7 @@ from bot.quantity import human
 from bot.report import savings
 from bot.report.json_report import pool_dict, report_dict
 from bot.report.nodepool_markdown import render_pool_note
-from bot.report.markdown import LABELS, FileLines, explain, headline, render_pr_body
+from bot.report.markdown import LABELS, REFUSED_PREFIX, FileLines, explain, headline, render_pr_body
 
 __all__ = ["Overrides", "Pin", "PullRequestDraft", "PipelineResult", "run_pipeline", "plan_for"]
 
@@ -71,9 +71,21 @@ def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple
         mapping = gitops.map_changes(inventory, plan.changes())
         new = {change.ref: reason for change, reason in mapping.unmapped}
         if not new:
+            new = _refused_changes(repo_dir, mapping)
+        if not new:
             return plan, mapping, unmapped
         unmapped.update(new)
         plan = build_plan(snapshot, replace(policy, not_in_git=dict(unmapped)))
+
+
+def _refused_changes(repo_dir: Path, mapping: Any) -> dict[str, str]:
+    """The changes in files the patch would refuse (the read-back failed): they cannot land, so they are
+    taken out like the ones not in Git, and the PR lists only what its commit holds."""
+    from bot import gitops
+
+    refused = dict(gitops.apply(repo_dir, mapping, write=False).refused)
+    return {change.ref: f"{REFUSED_PREFIX}{target.file}: {refused[target.file]}"
+            for change, target in mapping.mapped if target.file in refused}
 
 
 def fingerprint(plan: Plan) -> str:
@@ -266,7 +278,8 @@ def run_pipeline(
     pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
     prices = savings.prices_from_policy(policy.raw.get("costs"))
     report = report_dict(plan, {
-        "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
+        "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list if not v.startswith(REFUSED_PREFIX)],
+        "refused": [{"ref": k, "reason": v[len(REFUSED_PREFIX):]} for k, v in unmapped_list if v.startswith(REFUSED_PREFIX)],
         "warnings": warnings,
         "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
         "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],

@@ -141,7 +141,8 @@ def decide(workload: Workload, policy: Policy, window_seconds: int, facts: guard
         elif rec.changed and key in policy.held:
             status, reason = SKIPPED, policy.held[key]
         elif rec.changed and key in policy.not_in_git:
-            status, reason = SKIPPED, "not found in Git: " + policy.not_in_git[key]
+            why = policy.not_in_git[key]
+            status, reason = SKIPPED, why if why.startswith("could not patch ") else "not found in Git: " + why
         elif not rec.changed:
             status, reason = UNCHANGED, "within the deadband or already right"
         elif workload.is_batch:

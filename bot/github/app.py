@@ -346,7 +346,7 @@ def _empty_reason(result: Any, scope: str) -> str:
     report = result.report if isinstance(getattr(result, "report", None), dict) else {}
     if scope != "resources":
         return "the latest plan proposes no node-pool change"
-    unmapped = report.get("unmapped") or []
+    unmapped = (report.get("unmapped") or []) + (report.get("refused") or [])  # refused: a file the patch could not edit
     if unmapped:
         return (f"{len(unmapped)} container(s) would change but none maps to a file in this repository; "
                 "the run's summary lists why")

@@ -19,7 +19,8 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.gitops.config import GitOpsConfig
-from bot.gitops.yamldoc import MAX_FILE_BYTES, YamlFile, YamlFileError, reach_counts
+from bot.gitops.yamldoc import (MAX_FILE_BYTES, YamlFile, YamlFileError, embedded_key, get_path, inner_text,
+                                 literal_span, parse_documents, reach_counts)
 from bot.safefs import PathRefused, read_inside, repo_relative
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
@@ -53,10 +54,18 @@ class HelmRelease:
     version: str
     values: list[ValuesRoot] = field(default_factory=list)  # inline first: it wins over valuesFrom in Flux
     target_paths: list[str] = field(default_factory=list)
+    # "flux" (a HelmRelease: the snapshot's Flux labels name it), "kustomize" (a kustomization's helmCharts
+    # entry) or "argocd" (an Application's Helm source): the last two are found by namespace and rendered name
+    source: str = "flux"
 
     @property
     def ref(self) -> str:
         return f"{self.namespace or '?'}/{self.name}"
+
+    @property
+    def what(self) -> str:
+        kind = {"flux": "HelmRelease", "kustomize": "kustomize helmCharts release", "argocd": "Argo CD Application"}[self.source]
+        return f"{kind} {self.ref}"
 
 
 @dataclass
@@ -115,16 +124,56 @@ class Inventory:
                 api = str(d.get("apiVersion", ""))
                 meta = d.get("metadata") if isinstance(d.get("metadata"), CommentedMap) else {}
                 name = _s(meta.get("name"))
+                if PurePosixPath(rel).name in KUSTOMIZATION_FILES:
+                    if isinstance(d.get("helmCharts"), CommentedSeq):
+                        self._add_releases(_kustomize_charts(rel, i, d, _namespace_for(rel, None, kustomize_ns, flux_ns)))
+                    self._inline_patches(rel, i, d)
                 if not name:
                     continue
                 ns = _namespace_for(rel, _s(meta.get("namespace")), kustomize_ns, flux_ns)
-                if kind == "HelmRelease" and api.startswith("helm.toolkit.fluxcd.io/"):
+                if kind == "Application" and api.startswith("argoproj.io/"):
+                    self._add_releases(_argo_releases(rel, i, d, name, self.root, lambda path, rel=rel, i=i: self._embed(rel, i, path)))
+                elif kind == "HelmRelease" and api.startswith("helm.toolkit.fluxcd.io/"):
                     hr = _helmrelease(rel, i, d, name, ns, oci, generated, folder)
                     self.helmreleases.append(hr)
                     for root in hr.values:
                         self.need_file(root.file)
                 elif kind in WORKLOAD_KINDS:
                     self.manifests.append(Manifest(rel, i, kind, name, ns, POD_SPEC[kind], rel in patches))
+
+    def _embed(self, rel: str, doc: int, path: tuple) -> str | None:
+        """Parse the YAML inside the literal block scalar at ``path`` as a file of its own (see yamldoc);
+        None when it is not a literal block, does not parse, or its text is not exactly the value."""
+        key = embedded_key(rel, doc, path)
+        if key in self.files:
+            return key
+        yf = self.files[rel]
+        lines = yf.text.splitlines(keepends=True)
+        try:
+            inner = inner_text(lines, literal_span(lines, yf.docs[doc], path))
+            value = get_path(yf.docs[doc], path)
+            if inner.replace("\r\n", "\n").rstrip("\n") != value.replace("\r\n", "\n").rstrip("\n"):
+                return None
+            self.files[key] = YamlFile(yf.path, key, inner, parse_documents(inner, key))
+        except YamlFileError:
+            return None
+        return key
+
+    def _inline_patches(self, rel: str, i: int, d: CommentedMap) -> None:
+        """A kustomization's inline `patches[].patch` (a strategic-merge patch as text, often over a remote
+        base that is not in Git): indexed like a patch file."""
+        for k, p in enumerate(d.get("patches") or []):
+            if isinstance(p, CommentedMap) and isinstance(p.get("patch"), str):
+                key = self._embed(rel, i, ("patches", k, "patch"))
+                if key:
+                    self._ctx[1].add(key)
+                    self._index([key])
+
+    def _add_releases(self, releases: list[HelmRelease]) -> None:
+        for hr in releases:
+            self.helmreleases.append(hr)
+            for root in hr.values:
+                self.need_file(root.file)
 
     def need(self, *names: str) -> None:
         """Parse (once) every not-yet-parsed file that mentions one of these names as a whole word."""
@@ -271,7 +320,8 @@ def _oci_charts(files: dict[str, YamlFile]) -> dict[str, tuple[str, str, str]]:
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _KIND = re.compile(r"^kind:[ \t]*[\"']?(\w+)", re.M)
 # Kinds whose files are read up front in a lazy inventory: few, and they give namespaces, patches, charts.
-_CONTEXT_KINDS = {"Kustomization", "OCIRepository", "Component"}
+_CONTEXT_KINDS = {"Kustomization", "OCIRepository", "Component", "Application"}
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
 
 
 def discover(repo: Path, config: GitOpsConfig | None = None, *, lazy: bool = False) -> Inventory:
@@ -339,3 +389,65 @@ def _helmrelease(rel: str, i: int, d: CommentedMap, name: str, ns: str | None, o
             for src in generated.get(f"{folder}::{vf['name']}", []):
                 values.append(ValuesRoot(src, 0, ()))
     return HelmRelease(rel, i, name, ns, release_name, chart, version, values, target_paths)
+
+
+def _kustomize_charts(rel: str, i: int, d: CommentedMap, namespace: str | None) -> list[HelmRelease]:
+    """A kustomization's `helmCharts`: each entry is a release (kustomize's rules: releaseName defaults to
+    the chart's name, `valuesInline` wins over `additionalValuesFiles`, which win over `valuesFile`)."""
+    folder = str(PurePosixPath(rel).parent)
+    out = []
+    for k, entry in enumerate(d["helmCharts"]):
+        if not isinstance(entry, CommentedMap) or not _s(entry.get("name")):
+            continue
+        chart = entry["name"]
+        values: list[ValuesRoot] = []
+        if isinstance(entry.get("valuesInline"), CommentedMap):
+            values.append(ValuesRoot(rel, i, ("helmCharts", k, "valuesInline")))
+        files = [f for f in (entry.get("additionalValuesFiles") or []) if isinstance(f, str)][::-1]
+        files += [entry["valuesFile"]] if _s(entry.get("valuesFile")) else []
+        values += [ValuesRoot(os.path.normpath(os.path.join(folder, f)), 0, ()) for f in files]
+        release = _s(entry.get("releaseName")) or chart
+        out.append(HelmRelease(rel, i, release, _s(entry.get("namespace")) or namespace, release, chart,
+                               str(entry.get("version") or ""), values, source="kustomize"))
+    return out
+
+
+def _argo_releases(rel: str, i: int, d: CommentedMap, name: str, root: Path, embed: Any) -> list[HelmRelease]:
+    """An Argo CD Application's Helm sources: `helm.valuesObject` (wins), then `helm.values` (YAML in a literal
+    block string, edited as its own text), then `helm.valueFiles` kept in this repository (a path source's own
+    folder, or `$ref/...` of a `ref` source), the later file winning."""
+    spec = d.get("spec") if isinstance(d.get("spec"), CommentedMap) else CommentedMap()
+    dest = spec.get("destination") if isinstance(spec.get("destination"), CommentedMap) else {}
+    if isinstance(spec.get("source"), CommentedMap):
+        sources = [(("spec", "source"), spec["source"])]
+    else:
+        sources = [(("spec", "sources", k), s) for k, s in enumerate(spec.get("sources") or []) if isinstance(s, CommentedMap)]
+    refs = {s["ref"]: s for _, s in sources if _s(s.get("ref"))}
+    out = []
+    for path, src in sources:
+        helm = src.get("helm")
+        if not isinstance(helm, CommentedMap) and not _s(src.get("chart")):
+            continue
+        helm = helm if isinstance(helm, CommentedMap) else CommentedMap()
+        values: list[ValuesRoot] = []
+        if isinstance(helm.get("valuesObject"), CommentedMap):
+            values.append(ValuesRoot(rel, i, path + ("helm", "valuesObject")))
+        inline = embed(path + ("helm", "values")) if isinstance(helm.get("values"), str) else None
+        if inline:
+            values.append(ValuesRoot(inline, 0, ()))
+        for vf in [f for f in (helm.get("valueFiles") or []) if isinstance(f, str)][::-1]:
+            if vf.startswith("$"):
+                ref, _, sub = vf[1:].partition("/")
+                file = sub if ref in refs else None
+            else:
+                file = os.path.normpath(os.path.join(_s(src.get("path")) or "", vf)) if _s(src.get("path")) else None
+            if file and (root / file).is_file():
+                values.append(ValuesRoot(file, 0, ()))
+        chart = _s(src.get("chart")) or PurePosixPath(_s(src.get("path")) or "").name
+        release = _s(helm.get("releaseName")) or name
+        hr = HelmRelease(rel, i, release, _s(dest.get("namespace")), release, chart,
+                         str(src.get("targetRevision") or ""), values, source="argocd")
+        if isinstance(helm.get("values"), str) and not inline:
+            hr.target_paths.append("helm.values (a string that is not a plain literal block: not edited)")
+        out.append(hr)
+    return out

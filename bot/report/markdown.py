@@ -295,6 +295,19 @@ def summary_counts(plan: Plan) -> str:
     )
 
 
+# A change whose file the patch refused (its read-back failed) is taken out of the plan with this reason.
+REFUSED_PREFIX = "could not patch "
+
+
+def refused_lines(refused: Sequence[tuple[str, str]]) -> list[str]:
+    """One line per refused file: which file, why, and the changes taken out with it (not in this PR)."""
+    by_reason: dict[str, list[str]] = {}
+    for ref, why in refused:
+        by_reason.setdefault(why[len(REFUSED_PREFIX):], []).append(ref)
+    return [f"- {escape(why, quote=False)} — taken out of this PR: {', '.join(code(r) for r in refs)}"
+            for why, refs in by_reason.items()]
+
+
 def render_pr_body(
     plan: Plan,
     files: Sequence[FileLines] = (),
@@ -349,7 +362,7 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
         items = plan.by_status(status)
         if items and list_limit != 0:
             out += [f"### {title}", ""] + compact_table(items, list_limit) + [""]
-    skipped = [d for d in plan.by_status(SKIPPED) if d.reason != OUTSIDE_NAMESPACES]
+    skipped = [d for d in plan.by_status(SKIPPED) if d.reason != OUTSIDE_NAMESPACES and not d.reason.startswith(REFUSED_PREFIX)]
     if skipped and list_limit != 0:
         out += ["### Skipped", ""] + _list(skipped, list_limit) + [""]
     outside = [d for d in plan.by_status(SKIPPED) if d.reason == OUTSIDE_NAMESPACES]
@@ -360,6 +373,10 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
         names = [code(d.key) for d in right]
         cap = 30 if list_limit is None else list_limit
         out += ["### Already right", "", ", ".join(names[:cap]) + (f" and {len(names) - cap} more" if len(names) > cap else "") + ".", ""]
+    refused = [(ref, why) for ref, why in unmapped if why.startswith(REFUSED_PREFIX)]
+    unmapped = [(ref, why) for ref, why in unmapped if not why.startswith(REFUSED_PREFIX)]
+    if refused:
+        out += ["### Could not patch", ""] + refused_lines(refused) + [""]
     if unmapped:
         out += ["### Not found in Git", ""] + [f"- {code(ref)} — {escape(why, quote=False)}" for ref, why in (unmapped if list_limit is None else unmapped[: list_limit or 0])] + [""]
     if plan.unknown_nodes:

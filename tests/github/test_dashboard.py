@@ -24,7 +24,7 @@ from bot.report import dashboard_markdown as dm
 from .emulator import BOT
 from .openapi import webhook_examples
 from .support import TOKEN
-from .test_end_to_end import branch_files, flux, pytestmark, snapshot  # noqa: F401 - fixtures and skip marker
+from .test_end_to_end import CHART_POLICY, branch_files, flux, pytestmark, snapshot  # noqa: F401 - fixtures and skip marker
 
 LABEL = "rightsizer-dashboard"
 SONARR, RADARR = "media/sonarr/app", "media/radarr/app"
@@ -187,8 +187,8 @@ def test_the_policy_turns_the_dashboard_off(monkeypatch, flux):
     emu, _, work, _ = flux
     from .support import git
 
-    (work / ".github").mkdir()
-    (work / ".github" / "rightsizer.yaml").write_text("dashboard:\n  enabled: false\n")
+    (work / ".github").mkdir(exist_ok=True)
+    (work / ".github" / "rightsizer.yaml").write_text(CHART_POLICY + "dashboard:\n  enabled: false\n")
     git(work, "add", ".")
     git(work, "commit", "-qm", "policy")
     git(work, "push", "-q", "origin", "main")

@@ -59,6 +59,9 @@ spec:
 """
 
 
+CHART_POLICY = "gitops:\n  charts:\n    - {chart: sonarr, valuesPath: resources}\n    - {chart: radarr, valuesPath: resources}\n"
+
+
 def workload(name: str, cpu: str, memory: str, limit: str, mem_p95: int) -> dict:
     # Usage far below the requests: the engine proposes step-limited downsizes.
     return {
@@ -92,6 +95,9 @@ def flux(tmp_path, spec):
         path = work / "apps" / "media" / name / "helmrelease.yaml"
         path.parent.mkdir(parents=True)
         path.write_text(HELMRELEASE.format(name=name, cpu=cpu, memory=mem, limit=lim))
+    # charts outside the built-in table are mapped in the policy (issue 12: their root `resources` is never assumed)
+    (work / ".github").mkdir()
+    (work / ".github" / "rightsizer.yaml").write_text(CHART_POLICY)
     git(work, "add", ".")
     git(work, "commit", "-q", "-m", "apps")
     git(work, "remote", "add", "origin", str(bare))
