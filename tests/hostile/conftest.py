@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+# bjw-s app-template: a chart the adapter maps without a policy (controller `main`, container `app`).
 HELMRELEASE = """\
 apiVersion: helm.toolkit.fluxcd.io/v2
 kind: HelmRelease
@@ -22,11 +23,18 @@ metadata:
   name: {name}
   namespace: media
 spec:
+  chart:
+    spec:
+      chart: app-template
   values:
-    resources:
-      requests:
-        cpu: 1000m
-        memory: 2Gi
+    controllers:
+      main:
+        containers:
+          app:
+            resources:
+              requests:
+                cpu: 1000m
+                memory: 2Gi
 """
 
 

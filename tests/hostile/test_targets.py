@@ -39,9 +39,11 @@ def test_unreadable_helmrelease_says_why(world, content, why):
 
 
 def test_duplicate_keys_in_a_target_are_refused_not_guessed(world):
-    text = HELMRELEASE.format(name="sonarr") + "      requests:\n        cpu: 2\n"
+    text = HELMRELEASE.format(name="sonarr") + " " * 14 + "requests:\n" + " " * 16 + "cpu: 2\n"
     assert text.count("requests:") == 2  # under one `resources:`: which one Flux uses is up to the parser
     (world.root / SONARR).write_text(text)
     report, changed, r = _plan(world)
-    assert any(w.startswith("apps/sonarr.yaml: refused: found duplicate key \"requests\"") for w in report["warnings"]), report["warnings"]
+    [refused] = report["refused"]  # a refused file's change is taken out of the plan, with the reason
+    assert refused["ref"] == "media/sonarr/app", refused
+    assert refused["reason"].startswith('apps/sonarr.yaml: found duplicate key "requests"') and "not edited" in refused["reason"]
     assert changed == {"repo/apps/radarr.yaml"} and (world.root / SONARR).read_text() == text
