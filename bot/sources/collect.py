@@ -23,7 +23,10 @@ from bot.model import (
 )
 from bot.engine.guards import SKIP_KEY
 from bot.snapshot import limit_range, quota_values
-from bot.sources.prometheus import PrometheusClient, Scope, SourceError, cluster_queries, guard_queries, usage_queries
+from bot.sources.batch import BY_NAMESPACE, BY_PODS, WHOLE, Runner
+from bot.sources.prometheus import (
+    CPU, PrometheusClient, Scope, SourceError, cluster_queries, guard_queries, probe_method, usage_queries,
+)
 
 Key = tuple[str, str, str]  # namespace, pod, container
 
@@ -105,24 +108,28 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
     at = at if at is not None else time.time()
     say = progress or (lambda _m: None)
     started = time.monotonic()
-    queries = usage_queries(scope) if cluster else {**usage_queries(scope), **cluster_queries(scope)}
+    runner = Runner(client, at, say)
     res: dict[str, list] = {}
-    for name, q in queries.items():
-        res[name] = client.query(q, at)
-        say(f"{name}: {len(res[name])} series ({time.monotonic() - started:.1f}s)")
+    if cluster is None:
+        # kube-state-metrics first: without it there is nothing to size, and the usage queries are the slow part.
+        res.update(runner.run(_splittable(cluster_queries, scope, CLUSTER_SPLIT), scope, started))
+        if not res["allocatable"]:
+            raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
+    method = probe_method(client, scope, at)
+    say(f"CPU from {method.cpu_rule or 'rate(' + CPU + '[5m])'}; "
+        + (f"cAdvisor scraped every {method.scrape_interval:g}s" if method.scrape_interval else "scrape interval unknown: coverage counted in steps"))
+    res.update(runner.run(_splittable(lambda s: usage_queries(s, method), scope, {}), scope, started))
     if cluster is not None:
         shape = cluster()
         say(f"cluster: {len(shape.nodes)} nodes, {len(shape.pods_now)} pods from the Kubernetes API")
         _guard_objects_from_ksm(client, scope, at, shape, say)
     else:
-        if not res["allocatable"]:
-            raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
         shape = shape_from_ksm(res)
     if not res["memory.max"]:
         raise SourceError("no container_memory_working_set_bytes series in the window: is cAdvisor scraped?")
     for w in shape.warnings:
         say(f"warning: {w}")
-    return _drop_forged_names(_assemble(res, shape, scope, at), say)
+    return _drop_forged_names(_assemble(res, shape, scope, at, method.scrape_interval), say)
 
 
 def _drop_forged_names(snap: Snapshot, say: Callable[[str], None]) -> Snapshot:
@@ -147,6 +154,16 @@ def _drop_forged_names(snap: Snapshot, say: Callable[[str], None]) -> Snapshot:
     nodes = tuple(n for n in snap.nodes if is_kubernetes_name(n.name))
     pending = tuple(p for p in snap.pending_pods if is_kubernetes_name(p.namespace) and is_kubernetes_name(p.name))
     return replace(snap, workloads=tuple(kept), nodes=nodes, pending_pods=pending)
+
+
+# kube-state-metrics queries whose series lack a `pod` label split by namespace only; node series not at all.
+CLUSTER_SPLIT = {"allocatable": WHOLE, "node_labels": WHOLE, "rs_owner": BY_NAMESPACE, "job_owner": BY_NAMESPACE,
+                 "workload_labels": BY_NAMESPACE, "limitranges": BY_NAMESPACE, "resourcequotas": BY_NAMESPACE}
+
+
+def _splittable(build_all: Callable[[Scope], dict[str, str]], scope: Scope, depth: dict[str, int]):
+    """name → (the query for a given scope, how far it may be split)."""
+    return {name: ((lambda s, n=name: build_all(s)[n]), depth.get(name, BY_PODS)) for name in build_all(scope)}
 
 
 def _guard_objects_from_ksm(client: PrometheusClient, scope: Scope, at: float, shape: Shape, say: Callable[[str], None]) -> None:
@@ -212,8 +229,9 @@ def shape_from_ksm(res: dict[str, list]) -> Shape:
     )
 
 
-def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Snapshot:
-    step = parse_duration(scope.resolution)
+def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float, interval: float | None = None) -> Snapshot:
+    step = interval or parse_duration(scope.resolution)  # coverage counts samples, or else subquery steps
+    window = parse_duration(scope.window)
     sig = {name: _vector(res[name], "namespace", "pod", "container") for name in res if name.startswith(("cpu.", "memory.")) or name in ("coverage", "restarts", "oom", "throttled")}
     owners, req, lim, pods_now, helm = shape.owners, shape.requests, shape.limits, shape.pods_now, shape.helm
 
@@ -226,12 +244,20 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Sn
             continue  # a pod kube-state-metrics never saw: cannot tell its workload
         by_workload[(ns, owner.kind, owner.name)][c].append((ns, pod, c))
 
+    # The pods that exist now, by workload: one pass (looking them up per workload was quadratic).
+    now_by_workload: dict[tuple[str, str, str], set[tuple[str, str]]] = defaultdict(set)
+    for pns, pod, node in pods_now:
+        owner = owners.get((pns, pod))
+        if owner is not None:
+            now_by_workload[(pns, owner.kind, owner.name)].add((pod, node))
+
     workloads = []
     for (ns, kind, name), containers in sorted(by_workload.items()):
-        current_pods = sorted({(pod, node) for (pns, pod, node) in pods_now if pns == ns and owners.get((ns, pod)) and owners[(ns, pod)].name == name and owners[(ns, pod)].kind == kind})
+        current_pods = sorted(now_by_workload.get((ns, kind, name), ()))
+        current_names = {p for p, _ in current_pods}
         built = []
         for cname, pkeys in sorted(containers.items()):
-            live = [k for k in pkeys if any(k[1] == p for p, _ in current_pods)] or pkeys
+            live = [k for k in pkeys if k[1] in current_names] or pkeys
 
             def pick(table, resource):
                 vals = [table.get((*k, resource)) for k in live]
@@ -255,7 +281,7 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Sn
                     Resources(None if cpu_lim is None else round(cpu_lim * 1000), None if mem_lim is None else round(mem_lim)),
                 ),
                 usage=Usage(cpu=pct("cpu"), memory=pct("memory")),
-                coverage_seconds=max((sig["coverage"].get(k, 0) for k in pkeys), default=0) * step,
+                coverage_seconds=min(window, max((sig["coverage"].get(k, 0) for k in pkeys), default=0) * step),
                 restarts=int(round(sum(sig["restarts"].get(k, 0) for k in pkeys))),
                 oom_kills=int(sum(1 for k in pkeys if sig["oom"].get(k, 0) >= 1)),
                 cpu_throttled_ratio=max(throttled) if throttled else None,

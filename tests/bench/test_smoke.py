@@ -159,6 +159,7 @@ def test_query_strategies_small():
 
     require_prometheus()
     table = queries.main(sizes=(10,))
-    # ours: one query per signal (14 usage + 9 shape + 2 for LimitRanges and quotas = 25) whatever the size;
-    # per container: 3 queries × 10 containers
-    assert "| 10 | batched (ours) | 25 |" in table and "| 10 | per container | 30 |" in table
+    # ours: one query per signal (14 usage + 9 shape + 2 for LimitRanges and quotas = 25) and 5 probes
+    # (containers, 2 recording rules, scrape interval, dialect) whatever the size; per container: 3 queries
+    # × 10 containers; the floor: one raw pass per usage metric
+    assert "| 10 × 2 h | " in table and "(30 queries)" in table and "(30)" in table and "(2)" in table
