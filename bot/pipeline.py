@@ -25,6 +25,7 @@ from bot.report.markdown import LABELS, REFUSED_PREFIX, FileLines, explain, head
 __all__ = ["Overrides", "Pin", "PullRequestDraft", "PipelineResult", "run_pipeline", "plan_for"]
 
 PR_TITLE = "Right-size {n} container(s)"
+TFVARS_MAX_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -131,10 +132,18 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
         return drafts, notes, proposals
     from bot.gitops import tfvars
 
+    from bot.safefs import PathRefused, read_inside
+
     for pool in pools_from_policy(policy.node_pools):
-        path = repo_dir / pool.file
         try:
-            current = tfvars.read_count(path, pool.variable)
+            before = read_inside(repo_dir, pool.file, TFVARS_MAX_BYTES)
+            current = tfvars.read_count_text(before.decode("utf-8"), pool.variable, pool.file)
+        except PathRefused as exc:
+            notes.append(f"Node pool `{pool.name}`: {pool.file}: refused: {exc}")
+            continue
+        except UnicodeDecodeError:
+            notes.append(f"Node pool `{pool.name}`: {pool.file} is not UTF-8 text")
+            continue
         except tfvars.CountError as exc:
             notes.append(f"Node pool `{pool.name}`: {exc}")
             continue
@@ -146,7 +155,6 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
         notes.append(render_pool_note(proposal))
         if not proposal.changed:
             continue
-        before = path.read_bytes()
         after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed, pool.file).encode("utf-8")
         line = next((i for i, (a, b) in enumerate(zip(before.splitlines(), after.splitlines()), 1) if a != b), None)
         drafts.append(
@@ -208,6 +216,21 @@ def _diff(edits: list[Any]) -> str:
     return gitops.unified_diff(edits)
 
 
+def _write_files(repo_dir: Path, edits: list[Any], pool_drafts: list[PullRequestDraft]) -> None:
+    """Every file of the run in one all-or-nothing step, after every input was validated and
+    the whole plan computed (a failure here leaves the checkout as it was)."""
+    from bot.errors import RunError
+    from bot.safefs import PathRefused, write_all
+
+    files = {e.path: e.after for e in edits}
+    for draft in pool_drafts:
+        files.update(draft.files)
+    try:
+        write_all(repo_dir, files)
+    except (PathRefused, OSError) as exc:
+        raise RunError(f"could not write the patched files ({exc}); nothing was written") from None
+
+
 def run_pipeline(
     repo_dir: Path | None,
     snapshot: Snapshot,
@@ -240,18 +263,19 @@ def run_pipeline(
     if mapping is not None:
         from bot import gitops
 
-        result = gitops.apply(repo_dir, mapping, write=write)
+        result = gitops.apply(repo_dir, mapping, write=False)  # written below, once everything is computed
         edits = list(result.edits)
         warnings += [str(w) for w in result.warnings]
         warnings += [f"{path}: refused: {why}" for path, why in result.refused]
+        warnings += [f"not read: {why}" for why in getattr(mapping, "refused", {}).values()]
         files = [FileLines(e.path, tuple(e.lines), tuple(getattr(e, "refs", ()))) for e in edits]
 
+    from bot.snapshot import fit_warnings
+
+    warnings += fit_warnings(snapshot)
     unmapped_list = sorted(unmapped.items())
+    # Pool files are written with the resources' files, once everything is computed (below).
     pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
-    if write and policy.mode == "pr":
-        for draft in pool_drafts:
-            for rel, content in draft.files.items():
-                (repo_dir / rel).write_bytes(content)
     prices = savings.prices_from_policy(policy.raw.get("costs"))
     report = report_dict(plan, {
         "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list if not v.startswith(REFUSED_PREFIX)],
@@ -291,6 +315,8 @@ def run_pipeline(
         )
     if policy.mode == "pr":
         drafts.extend(pool_drafts)
+    if write:
+        _write_files(repo_dir, edits, pool_drafts if policy.mode == "pr" else [])
     return PipelineResult(
         drafts=drafts,
         report=report,

@@ -101,7 +101,8 @@ def configs(args: argparse.Namespace, env: Mapping[str, str], event: tuple[str, 
         cluster=(getattr(args, "cluster_label", None) or "").partition("=")[2] or None,
         snapshot_file=args.snapshot,
     )
-    token = next((env[k] for k in TOKEN_ENV if env.get(k)), "")
+    # A pasted secret often ends in a newline; sent as is, it breaks the Authorization header.
+    token = next((env[k].strip() for k in TOKEN_ENV if env.get(k, "").strip()), "")
     repository = env.get("GITHUB_REPOSITORY", "")
     if not token or not repository:
         if not args.dry_run:

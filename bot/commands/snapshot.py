@@ -108,7 +108,7 @@ def prometheus_config(args: argparse.Namespace, env) -> tuple[Any, tuple[str, st
         cluster = (name, value)
     cfg = PrometheusConfig(
         url=args.prometheus_url,
-        token=env.get("RIGHTSIZER_PROMETHEUS_TOKEN") or None,
+        token=(env.get("RIGHTSIZER_PROMETHEUS_TOKEN") or "").strip() or None,
         username=env.get("RIGHTSIZER_PROMETHEUS_USERNAME") or None,
         password=env.get("RIGHTSIZER_PROMETHEUS_PASSWORD") or None,
         headers=_headers(args, env),

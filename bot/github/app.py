@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -82,6 +83,7 @@ class Session:
         self.repo = None
         self.gh = None
         self.target: Target | None = None
+        self.state_warnings: list[str] = []
         if gh_cfg is not None:
             gh = self.gh = connect(gh_cfg.token, _with_base(gh_cfg.settings, gh_cfg.api_url))
             self.repo = gh.get_repo(gh_cfg.repository)
@@ -97,7 +99,14 @@ class Session:
     def states(self) -> dict[str, tuple[Any, Any]]:
         if self.target is None:
             return {}
-        return {scope: read_state(self.target, scope) for scope in SCOPES}
+        states = {scope: read_state(self.target, scope) for scope in SCOPES}
+        for scope, (pr, st) in states.items():
+            for entry in getattr(st, "dropped", ()):
+                warning = f"{scope}: ignored an invalid entry in the PR's stored state: {entry}"
+                if warning not in self.state_warnings:
+                    self.state_warnings.append(warning)
+                    print(f"rightsizer: warning: {warning}", file=sys.stderr)
+        return states
 
     def pipeline(self, overrides: Overrides, holds: Any = None):
         if self._pipeline is not None:

@@ -9,8 +9,9 @@ from typing import Any, Sequence
 
 from bot.gitops.mapping import MappingResult, Target
 from bot.gitops.patch import FIELD_ORDER, PatchError, read_spec, set_field_reusing
-from bot.gitops.yamldoc import (YamlFileError, get_path, inner_text, literal_span, parse_documents, splice,
-                                 split_embedded)
+from bot.gitops.yamldoc import (MAX_FILE_BYTES, YamlFileError, duplicate_key, get_path, inner_text, literal_span,
+                                 parse_documents, splice, split_embedded)
+from bot.safefs import PathRefused, read_inside, write_all
 from bot.model import ContainerChange
 
 
@@ -85,6 +86,8 @@ def verify(text: str, items: Sequence[tuple[ContainerChange, Target]], before: s
 
 
 def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchResult:
+    """Patch every mapped file in memory and verify it; with ``write``, then write them all at
+    once (atomically, all or none). Every path goes through the repository path gate."""
     result = PatchResult()
     # real file → {target file (the real one, or YAML embedded in one of its strings) → items}
     by_file: dict[str, dict[str, list[tuple[ContainerChange, Target]]]] = {}
@@ -94,12 +97,18 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
         result.warnings.extend(target.warnings)
     for rel in sorted(by_file):
         groups = by_file[rel]
-        path = Path(repo) / rel
-        before = path.read_bytes()
         try:
+            before = read_inside(Path(repo), rel, MAX_FILE_BYTES)
             text = before.decode("utf-8")
+            duplicate = duplicate_key(text)
+            if duplicate:
+                raise PatchError(f"{duplicate}; which one counts is ambiguous, so the file is not edited")
             after_text, problem = _patch_file(rel, text, groups)
-        except (PatchError, YamlFileError, UnicodeDecodeError, IndexError) as exc:
+        except PathRefused as exc:
+            problem = f"path refused: {exc}"
+        except UnicodeDecodeError:
+            problem = "not UTF-8 text"
+        except (PatchError, YamlFileError, IndexError) as exc:
             problem = str(exc)
         if problem:
             result.refused.append((rel, problem))
@@ -109,8 +118,8 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
             continue
         refs = tuple(c.ref for items in groups.values() for c, _ in items)
         result.edits.append(FileEdit(rel, before, after, changed_lines(text, after_text), refs))
-        if write:
-            path.write_bytes(after)
+    if write:
+        write_all(Path(repo), {e.path: e.after for e in result.edits})
     return result
 
 

@@ -19,8 +19,9 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.gitops.config import GitOpsConfig
-from bot.gitops.yamldoc import (YamlFile, YamlFileError, embedded_key, get_path, inner_text, literal_span,
-                                 parse_documents, reach_counts)
+from bot.gitops.yamldoc import (MAX_FILE_BYTES, YamlFile, YamlFileError, embedded_key, get_path, inner_text,
+                                 literal_span, parse_documents, reach_counts)
+from bot.safefs import PathRefused, read_inside, repo_relative
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
 POD_SPEC = {
@@ -91,14 +92,17 @@ class Inventory:
     _ctx: tuple = field(default=(), repr=False)
     _indexed: set = field(default_factory=set, repr=False)
     _words: dict | None = field(default=None, repr=False)  # word → pending files that contain it
+    refused: dict = field(default_factory=dict, repr=False)  # rel → why it was not read (path gate, size, encoding)
+    _mentions: dict = field(default_factory=dict, repr=False)  # name → files that mention it but were refused
 
     def _load(self, rel: str) -> YamlFile | None:
         if rel in self.files:
             return self.files[rel]
         try:
-            self.files[rel] = YamlFile.load(self.root / rel, rel)
+            self.files[rel] = YamlFile.load(self.root / rel, rel, self.root)
         except (YamlFileError, OSError) as exc:
             self.skipped.append(str(exc))
+            self.refused[rel] = str(exc)
             return None
         return self.files[rel]
 
@@ -183,8 +187,18 @@ class Inventory:
         hits = sorted({rel for n in names if n for rel in self._words.get(n, ()) if rel in self._pending})
         for rel in hits:
             del self._pending[rel]
-            self._load(rel)
+            if self._load(rel) is None:
+                for n in names:
+                    if n and rel in self._words.get(n, ()):
+                        self._mentions.setdefault(n, []).append(rel)
         self._index(hits)
+
+    def refusals_for(self, name: str) -> str:
+        """Why files that mention ``name`` were not read ("" when none were refused)."""
+        rels = list(dict.fromkeys(self._mentions.get(name, ())))  # a file is listed once per name it mentions
+        # Files never read at all (symlinks, special files) can only be matched by their path.
+        rels += [rel for rel in self.refused if rel not in rels and name in _WORD.findall(rel)]
+        return "; ".join(self.refused[rel] for rel in rels if rel in self.refused)
 
     def need_file(self, rel: str) -> None:
         if rel in self._pending:
@@ -238,16 +252,27 @@ def _kustomize_namespaces_and_patches(files: dict[str, YamlFile]) -> tuple[dict[
                 namespaces[folder] = d["namespace"]
             for p in (d.get("patches") or []) + (d.get("patchesStrategicMerge") or []):
                 path = p.get("path") if isinstance(p, CommentedMap) else p
-                if isinstance(path, str):
-                    patches.add(os.path.normpath(os.path.join(folder, path)))
+                if isinstance(path, str) and _in_repo(folder, path):
+                    patches.add(_in_repo(folder, path))
             for gen in d.get("configMapGenerator") or []:
                 if not isinstance(gen, CommentedMap) or not _s(gen.get("name")):
                     continue
                 for f in gen.get("files") or []:
                     if isinstance(f, str):
-                        src = f.split("=", 1)[-1]
-                        generated.setdefault(f"{folder}::{gen['name']}", []).append(os.path.normpath(os.path.join(folder, src)))
+                        src = _in_repo(folder, f.split("=", 1)[-1])
+                        if src:  # a path that leaves the repository is never read (nor written)
+                            generated.setdefault(f"{folder}::{gen['name']}", []).append(src)
     return namespaces, patches, generated
+
+
+def _in_repo(folder: str, path: str) -> str | None:
+    """``path`` (relative to ``folder``) as a repository path, or None when it leaves the repository."""
+    if path.startswith("/"):
+        return None
+    try:
+        return repo_relative(f"{folder}/{path}")
+    except PathRefused:
+        return None
 
 
 def _flux_namespaces(files: dict[str, YamlFile]) -> dict[str, str]:
@@ -309,9 +334,16 @@ def discover(repo: Path, config: GitOpsConfig | None = None, *, lazy: bool = Fal
     texts: dict[str, str] = {}
     for rel in _walk(repo, config):
         try:
-            raw = (repo / rel).read_bytes()
-        except OSError as exc:
-            inv.skipped.append(f"{rel}: {exc.strerror or exc}")
+            raw = read_inside(repo, rel, MAX_FILE_BYTES)
+        except PathRefused as exc:
+            reason = str(exc)
+            if "over the limit" in reason:
+                # Kept pending (by its first bytes) so a lookup that needs it can say why it was not used.
+                with open(repo / rel, "rb") as fh:
+                    texts[rel] = fh.read(MAX_FILE_BYTES).decode("utf-8", "replace")
+                continue
+            inv.skipped.append(reason)
+            inv.refused[rel] = reason
             continue
         kinds = set(_KIND.findall(raw.decode("utf-8", "replace")))
         name = PurePosixPath(rel).name

@@ -46,6 +46,7 @@ class Target:
 class MappingResult:
     mapped: list[tuple[ContainerChange, Target]] = field(default_factory=list)
     unmapped: list[tuple[ContainerChange, str]] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # repository files the path gate would not read
 
 
 def _dotted(path: str) -> tuple:
@@ -248,11 +249,14 @@ def target_for(inv: Inventory, change: ContainerChange) -> Target | str:
         if em.matches(change.namespace, change.workload, change.container):
             inv.need_file(em.file)
             if em.file not in inv.files:
-                return f"gitops.mappings points at {em.file}, which is not a readable YAML file"
+                why = inv.refused.get(em.file)
+                return f"gitops.mappings points at {em.file}, which is not a readable YAML file" + (f" ({why})" if why else "")
             return Target(em.file, em.document or 0, _dotted(em.path), f"gitops.mappings entry for {em.workload}")
     hr = _find_helmrelease(inv, change)
     if change.helm_release and hr is None:
-        return f"HelmRelease {change.helm_release.namespace}/{change.helm_release.name} not found in the repository (or found twice)"
+        refused = inv.refusals_for(change.helm_release.name)
+        return (f"HelmRelease {change.helm_release.namespace}/{change.helm_release.name} not found in the repository (or found twice)"
+                + (f"; files that mention it were not read: {refused}" if refused else ""))
     if hr is not None:
         return _release_target(inv, hr, change)
     target = _manifest_target(inv, change)
@@ -316,6 +320,7 @@ def map_changes(inv: Inventory, changes: Sequence[ContainerChange]) -> MappingRe
                                             f"{', '.join(sharing)}; one value cannot fit both (give each its own block, or map them explicitly)"))
         else:
             result.mapped.append((change, target))
+    result.refused = dict(inv.refused)
     return result
 
 

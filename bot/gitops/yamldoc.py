@@ -38,10 +38,18 @@ class YamlFile:
     docs: list[Any] = field(default_factory=list)
 
     @staticmethod
-    def load(path: Path, rel: str) -> "YamlFile":
-        raw = path.read_bytes()
-        if len(raw) > MAX_FILE_BYTES:
-            raise YamlFileError(f"{rel}: larger than {MAX_FILE_BYTES // 1024 // 1024} MiB, skipped")
+    def load(path: Path, rel: str, root: Path | None = None) -> "YamlFile":
+        """``root``: the repository; ``rel`` then goes through the path gate (no symlinks,
+        no special files, nothing outside the root)."""
+        from bot.safefs import PathRefused, read_inside, read_regular
+
+        try:
+            raw = read_inside(root, rel, MAX_FILE_BYTES) if root is not None else read_regular(path, MAX_FILE_BYTES)
+        except PathRefused as exc:
+            reason = str(exc)
+            if "over the limit" in reason:
+                reason = f"larger than {MAX_FILE_BYTES // 1024 // 1024} MiB"
+            raise YamlFileError(f"{rel}: {reason.removeprefix(rel + ': ')}, skipped") from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -60,6 +68,25 @@ def parse_documents(text: str, rel: str = "<text>") -> list[Any]:
             return list(_yaml().load_all(text))
         except Exception as exc:  # any parse problem: the file is not ours to touch
             raise YamlFileError(f"{rel}: not parseable YAML ({str(exc).splitlines()[0]})") from None
+
+
+def duplicate_key(text: str) -> str | None:
+    """"key X appears twice at line N" when a mapping repeats a key, else None.
+
+    Positions are read with duplicates allowed (real files have them); a file we edit must not
+    have any, because which copy a consumer honours is up to the consumer."""
+    y = YAML(typ="rt")
+    y.allow_duplicate_keys = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            list(y.load_all(text))
+        except Exception as exc:  # noqa: BLE001 - only the duplicate-key error is of interest here
+            if type(exc).__name__ == "DuplicateKeyError":
+                mark = getattr(exc, "problem_mark", None)
+                key = str(getattr(exc, "problem", "") or "").strip()
+                return f"{key or 'a duplicate key'}" + (f" (line {mark.line + 1})" if mark else "")
+    return None
 
 
 def get_path(node: Any, path: tuple) -> Any:

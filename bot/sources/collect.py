@@ -9,6 +9,7 @@ summed, coverage is the longest any pod was seen, throttling the worst pod's.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ def _vector(result: list[dict[str, Any]], *labels: str) -> dict[tuple, float]:
             value = float(r["value"][1])
         except (KeyError, IndexError, TypeError, ValueError):
             continue
-        if value != value:  # NaN (0/0 throttling on an idle container)
+        if not math.isfinite(value):  # NaN (0/0 throttling on an idle container), ±Inf (a broken exporter)
             continue
         out[tuple(metric.get(l, "") for l in labels)] = value
     return out
@@ -128,7 +129,31 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
         raise SourceError("no container_memory_working_set_bytes series in the window: is cAdvisor scraped?")
     for w in shape.warnings:
         say(f"warning: {w}")
-    return _assemble(res, shape, scope, at, method.scrape_interval)
+    return _drop_forged_names(_assemble(res, shape, scope, at, method.scrape_interval), say)
+
+
+def _drop_forged_names(snap: Snapshot, say: Callable[[str], None]) -> Snapshot:
+    """Label values are whatever a series says: a workload whose namespace, name or container is not
+    a name the API server allows (a forged or relabelled series) is left out, with a warning, so one
+    such series neither breaks the snapshot nor reaches the PR's Markdown."""
+    from dataclasses import replace
+
+    from bot.snapshot import is_kubernetes_name
+
+    kept = []
+    for w in snap.workloads:
+        names = (w.namespace, w.name, *(c.name for c in w.containers))
+        if all(is_kubernetes_name(n) for n in names):
+            hr = w.helm_release
+            if hr is not None and not (is_kubernetes_name(hr.name) and is_kubernetes_name(hr.namespace)):
+                hr = None
+            kept.append(replace(w, helm_release=hr, pods=tuple(p for p in w.pods if is_kubernetes_name(p.name)
+                                                               and (p.node is None or is_kubernetes_name(p.node)))))
+        else:
+            say(f"warning: left out {w.kind} {w.namespace!r}/{w.name!r}: not a Kubernetes name (a forged or relabelled series?)")
+    nodes = tuple(n for n in snap.nodes if is_kubernetes_name(n.name))
+    pending = tuple(p for p in snap.pending_pods if is_kubernetes_name(p.namespace) and is_kubernetes_name(p.name))
+    return replace(snap, workloads=tuple(kept), nodes=nodes, pending_pods=pending)
 
 
 # kube-state-metrics queries whose series lack a `pod` label split by namespace only; node series not at all.

@@ -523,6 +523,9 @@ class GitHubEmulator:
             newest_first = [self._event_json(e) for e in reversed(self.events)][:300]  # GitHub keeps 300
             return self._page(path_of(rest, self), query, newest_first)
         m = re.fullmatch(r"/issues/(\d+)/labels", rest)
+        if method == "GET" and m:
+            p = self._issue(int(m.group(1)))
+            return self._page(path_of(rest, self), query, [self._label(n) for n in p.labels])
         if method == "POST" and m:
             p = self._issue(int(m.group(1)))
             for name in body["labels"] if isinstance(body, dict) else body:

@@ -226,6 +226,59 @@ def test_docs_workflow_is_the_example_workflow():
 
 
 def test_readme_workflow_is_the_example_workflow():
-    text = (ROOT / "README.md").read_text()
-    block = text.split("```yaml\nname: Rightsizer", 1)[1].split("\n```", 1)[0]
-    assert YAML(typ="safe").load("name: Rightsizer" + block) == load(ROOT / "examples" / "workflows" / "rightsizer.yml")
+    # Byte for byte: the README's copy keeps the example's comments too, among them the
+    # justifications of its zizmor ignores (a YAML comparison would not see them).
+    block = (ROOT / "README.md").read_text().split("```yaml\n", 1)[1].split("\n```", 1)[0] + "\n"
+    assert block == (ROOT / "examples" / "workflows" / "rightsizer.yml").read_text()
+    assert block.count("# zizmor: ignore[") == 2
+
+
+def _lock_pins(text: str) -> dict[str, tuple[str, int]]:
+    """name -> (version, number of --hash options) from a pip-compile lock."""
+    pins: dict[str, tuple[str, int]] = {}
+    for entry in text.replace("\\\n", " ").splitlines():
+        entry = entry.split("#", 1)[0].strip()
+        if entry:
+            req, *opts = entry.split()
+            name, version = req.split("==")
+            pins[name.lower().replace("_", "-").replace(".", "-")] = (version, sum(o.startswith("--hash=sha256:") for o in opts))
+    return pins
+
+
+def test_action_installs_only_hash_pinned_dependencies():
+    from packaging.requirements import Requirement
+    import tomllib
+
+    step = next(s for s in load(ACTION)["runs"]["steps"] if s["name"].startswith("Install Rightsizer"))
+    installs = [" ".join(l.strip().rstrip("\\") for l in cmd.splitlines()) for cmd in step["run"].split('"$venv/bin/python" -m pip install')[1:]]
+    # Two installs: the lock with --require-hashes, then our own code with nothing resolved or fetched.
+    assert len(installs) == 2
+    assert "--require-hashes" in installs[0].split() and '"$GITHUB_ACTION_PATH/requirements/action.lock"' in installs[0]
+    assert {"--no-deps", "--no-index", "--no-build-isolation"} <= set(installs[1].split())
+    pins = _lock_pins((ROOT / "requirements" / "action.lock").read_text())
+    assert pins and all(n >= 1 for _, n in pins.values()), [k for k, (_, n) in pins.items() if n == 0]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # Every runtime dependency and the build backend is locked at a version the project accepts;
+    # otherwise scripts/lock-action-deps.sh was not re-run after pyproject.toml changed.
+    for spec in [*project["project"]["dependencies"], *project["build-system"]["requires"]]:
+        req = Requirement(spec)
+        key = req.name.lower().replace("_", "-").replace(".", "-")
+        assert key in pins and req.specifier.contains(pins[key][0]), f"{spec} not locked (run scripts/lock-action-deps.sh)"
+
+
+@pytest.mark.parametrize("name,url,secret_forms,not_masked", [
+    ("prometheus-url", "https://admin:pa%3Ass@prom.example:9090/prometheus", {"pa%3Ass", "admin:pa%3Ass", "YWRtaW46cGElM0Fzcw=="}, "prom.example"),
+    ("prometheus-url", "https://tokenonly@prom.example/", {"tokenonly", "dG9rZW5vbmx5"}, "prom.example"),
+    ("prometheus-url", "https://prom.example/query@v1", set(), "prom.example/query"),  # an @ in the path is not userinfo
+    ("pushgateway-url", "https://push:pw-9xyz@gw.example/", {"pw-9xyz", "push:pw-9xyz", "cHVzaDpwdy05eHl6"}, "gw.example"),
+])
+def test_mask_step_masks_url_passwords_and_base64_forms(name, url, secret_forms, not_masked):
+    step = next(s for s in load(ACTION)["runs"]["steps"] if s["name"] == "Mask secrets")
+    env = _step_env(step, {"token": "ghs_abc123", name: url})
+    out = subprocess.run([*GITHUB_BASH, step["run"]], env={"PATH": os.environ["PATH"], **env},
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    masked = {l.removeprefix("::add-mask::") for l in out.stdout.splitlines()}
+    # base64("x-access-token:ghs_abc123"): the form Basic auth to GitHub would print.
+    assert secret_forms <= masked and "eC1hY2Nlc3MtdG9rZW46Z2hzX2FiYzEyMw==" in masked
+    assert not any(not_masked in m for m in masked)
