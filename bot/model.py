@@ -137,6 +137,31 @@ class Hpa:
 
 
 @dataclass(frozen=True)
+class FluxRef:
+    """A Flux object that applies a workload: ``HelmRelease`` or ``Kustomization``."""
+
+    kind: str
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A Deployment's or StatefulSet's rollout status, as the controller last reported it."""
+
+    desired: int
+    updated: int
+    ready: int
+    generation_observed: bool = True  # status.observedGeneration ≥ metadata.generation
+    revision_current: bool = True  # StatefulSet: currentRevision == updateRevision
+
+    @property
+    def in_progress(self) -> bool:
+        # Pods not ready alone is not a rollout: a container crash-looping on OOM kills must still get its fix.
+        return not self.generation_observed or not self.revision_current or self.updated < self.desired
+
+
+@dataclass(frozen=True)
 class Toleration:
     key: str | None = None
     operator: str = "Equal"
@@ -175,6 +200,8 @@ class Workload:
     annotations: Mapping[str, str] = field(default_factory=dict)
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Toleration, ...] = ()
+    kustomization: FluxRef | None = None  # the Flux Kustomization that applies it (kustomize.toolkit.fluxcd.io labels)
+    rollout: Rollout | None = None
 
     @property
     def ref(self) -> str:
@@ -226,6 +253,73 @@ class PendingPod:
     tolerations: tuple[Toleration, ...] = ()
 
 
+# --- cluster objects the guards read (bot.engine.guards) ----------------------
+
+@dataclass(frozen=True)
+class LimitRangeItem:
+    """One ``spec.limits[]`` entry of a LimitRange: type Container or Pod."""
+
+    type: str
+    min: Resources = Resources()
+    max: Resources = Resources()
+    default: Resources = Resources()  # the limit admission adds when a container sets none
+    default_request: Resources = Resources()
+    max_ratio: Mapping[str, float] = field(default_factory=dict)  # maxLimitRequestRatio per resource
+
+
+@dataclass(frozen=True)
+class LimitRange:
+    namespace: str
+    name: str
+    items: tuple[LimitRangeItem, ...] = ()
+
+
+QUOTA_KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
+
+
+@dataclass(frozen=True)
+class ResourceQuota:
+    """hard and used per key of QUOTA_KEYS (``cpu``/``memory`` are read as ``requests.*``), millicores or bytes."""
+
+    namespace: str
+    name: str
+    hard: Mapping[str, int] = field(default_factory=dict)
+    used: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VpaContainer:
+    name: str
+    mode: str | None = None  # containerPolicies[].mode: Auto or Off (None: the VPA's own mode)
+    target: Resources = Resources()  # status.recommendation.containerRecommendations[].target
+
+
+@dataclass(frozen=True)
+class Vpa:
+    namespace: str
+    name: str
+    target_kind: str
+    target_name: str
+    mode: str = "Auto"  # spec.updatePolicy.updateMode (Auto when unset, as the VPA itself defaults)
+    containers: tuple[VpaContainer, ...] = ()
+
+    def container(self, name: str) -> VpaContainer | None:
+        return next((c for c in self.containers if c.name == name), None) or next(
+            (c for c in self.containers if c.name == "*"), None)
+
+
+@dataclass(frozen=True)
+class FluxStatus:
+    """A HelmRelease's or Kustomization's Ready condition."""
+
+    kind: str
+    namespace: str
+    name: str
+    ready: str  # "True", "False" or "Unknown"
+    reason: str = ""
+    message: str = ""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     version: int
@@ -236,6 +330,10 @@ class Snapshot:
     workloads: tuple[Workload, ...]
     pending_pods: tuple[PendingPod, ...] = ()
     cluster: str | None = None
+    limit_ranges: tuple[LimitRange, ...] = ()
+    resource_quotas: tuple[ResourceQuota, ...] = ()
+    vpas: tuple[Vpa, ...] = ()
+    flux: tuple[FluxStatus, ...] = ()
 
 
 # --- what the engine hands to the adapters ---------------------------------

@@ -18,13 +18,15 @@ from bot.engine.plan import BLOCKED, OVER_CAP, SELECTED, Plan, build_plan
 from bot.model import Snapshot
 from bot.policy import Overrides, Pin, Policy, load_policy
 from bot.quantity import human
+from bot.report import savings
 from bot.report.json_report import pool_dict, report_dict
 from bot.report.nodepool_markdown import render_pool_note
-from bot.report.markdown import LABELS, FileLines, explain, headline, render_pr_body
+from bot.report.markdown import LABELS, REFUSED_PREFIX, FileLines, explain, headline, render_pr_body
 
 __all__ = ["Overrides", "Pin", "PullRequestDraft", "PipelineResult", "run_pipeline", "plan_for"]
 
 PR_TITLE = "Right-size {n} container(s)"
+TFVARS_MAX_BYTES = 2 * 1024 * 1024
 
 
 @dataclass
@@ -73,10 +75,24 @@ def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple
             mapping = gitops.map_changes(inventory, plan.changes())
         new = {change.ref: reason for change, reason in mapping.unmapped}
         if not new:
+            new = _refused_changes(repo_dir, mapping)
+        if not new:
             return plan, mapping, unmapped
         unmapped.update(new)
         with timing.phase("plan"):
             plan = build_plan(snapshot, replace(policy, not_in_git=dict(unmapped)))
+
+
+def _refused_changes(repo_dir: Path, mapping: Any) -> dict[str, str]:
+    """The changes in files the patch would refuse (the read-back failed): they cannot land, so they are
+    taken out like the ones not in Git, and the PR lists only what its commit holds."""
+    from bot import gitops
+
+    with timing.phase("patch"):
+        mapping.patched = gitops.apply(repo_dir, mapping, write=False)  # the run's patch, reused when nothing is refused
+    refused = dict(mapping.patched.refused)
+    return {change.ref: f"{REFUSED_PREFIX}{target.file}: {refused[target.file]}"
+            for change, target in mapping.mapped if target.file in refused}
 
 
 def fingerprint(plan: Plan) -> str:
@@ -123,10 +139,18 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
         return drafts, notes, proposals
     from bot.gitops import tfvars
 
+    from bot.safefs import PathRefused, read_inside
+
     for pool in pools_from_policy(policy.node_pools):
-        path = repo_dir / pool.file
         try:
-            current = tfvars.read_count(path, pool.variable)
+            before = read_inside(repo_dir, pool.file, TFVARS_MAX_BYTES)
+            current = tfvars.read_count_text(before.decode("utf-8"), pool.variable, pool.file)
+        except PathRefused as exc:
+            notes.append(f"Node pool `{pool.name}`: {pool.file}: refused: {exc}")
+            continue
+        except UnicodeDecodeError:
+            notes.append(f"Node pool `{pool.name}`: {pool.file} is not UTF-8 text")
+            continue
         except tfvars.CountError as exc:
             notes.append(f"Node pool `{pool.name}`: {exc}")
             continue
@@ -138,7 +162,6 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
         notes.append(render_pool_note(proposal))
         if not proposal.changed:
             continue
-        before = path.read_bytes()
         after = tfvars.set_count(before.decode("utf-8"), pool.variable, proposal.proposed, pool.file).encode("utf-8")
         line = next((i for i, (a, b) in enumerate(zip(before.splitlines(), after.splitlines()), 1) if a != b), None)
         drafts.append(
@@ -156,6 +179,14 @@ def node_pool_drafts(repo_dir: Path | None, snapshot: Snapshot, plan: Plan, poli
             )
         )
     return drafts, notes, proposals
+
+
+def _with_cost(body: str, cost: str) -> str:
+    """The PR text with the estimated-cost section before the node fit (after the changes)."""
+    if not cost:
+        return body
+    at = body.find("### Node fit")
+    return body + "\n" + cost if at < 0 else body[:at] + cost + "\n" + body[at:]
 
 
 def change_record(d) -> Any:
@@ -192,6 +223,21 @@ def _diff(edits: list[Any]) -> str:
     return gitops.unified_diff(edits)
 
 
+def _write_files(repo_dir: Path, edits: list[Any], pool_drafts: list[PullRequestDraft]) -> None:
+    """Every file of the run in one all-or-nothing step, after every input was validated and
+    the whole plan computed (a failure here leaves the checkout as it was)."""
+    from bot.errors import RunError
+    from bot.safefs import PathRefused, write_all
+
+    files = {e.path: e.after for e in edits}
+    for draft in pool_drafts:
+        files.update(draft.files)
+    try:
+        write_all(repo_dir, files)
+    except (PathRefused, OSError) as exc:
+        raise RunError(f"could not write the patched files ({exc}); nothing was written") from None
+
+
 def run_pipeline(
     repo_dir: Path | None,
     snapshot: Snapshot,
@@ -225,34 +271,40 @@ def run_pipeline(
         from bot import gitops
 
         with timing.phase("patch"):
-            result = gitops.apply(repo_dir, mapping, write=write)
+            # written below, once everything is computed
+            result = mapping.patched if mapping.patched is not None else gitops.apply(repo_dir, mapping, write=False)
         edits = list(result.edits)
         warnings += [str(w) for w in result.warnings]
         warnings += [f"{path}: refused: {why}" for path, why in result.refused]
+        warnings += [f"not read: {why}" for why in getattr(mapping, "refused", {}).values()]
         files = [FileLines(e.path, tuple(e.lines), tuple(getattr(e, "refs", ()))) for e in edits]
 
+    from bot.snapshot import fit_warnings
+
+    warnings += fit_warnings(snapshot)
     unmapped_list = sorted(unmapped.items())
+    # Pool files are written with the resources' files, once everything is computed (below).
     with timing.phase("node pools"):
         pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
-    if write and policy.mode == "pr":
-        for draft in pool_drafts:
-            for rel, content in draft.files.items():
-                (repo_dir / rel).write_bytes(content)
+    prices = savings.prices_from_policy(policy.raw.get("costs"))
     with timing.phase("report"):
         report = report_dict(plan, {
-            "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list],
+            "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list if not v.startswith(REFUSED_PREFIX)],
+            "refused": [{"ref": k, "reason": v[len(REFUSED_PREFIX):]} for k, v in unmapped_list if v.startswith(REFUSED_PREFIX)],
             "warnings": warnings,
             "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
             "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],
+            "savings": savings.savings_dict(plan, prices),
         })
+        cost = "\n".join(savings.savings_section(plan, prices))
     pool_note = None
     if pool_drafts and policy.mode == "pr":
         pool_note = "Node pools: " + "; ".join(
             f"`{p.pool.name}` {p.current} → {p.proposed} nodes" for p in pool_proposals if p.changed
         ) + " — proposed in its own PR on branch `rightsizer/nodes`, with the pods it makes room for."
     with timing.phase("report"):
-        body = render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note)
-        step_summary = render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note)
+        body = _with_cost(render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note), cost)
+        step_summary = _with_cost(render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note), cost)
     if pool_notes:
         step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
         step_summary += "".join("\n" + d.body for d in pool_drafts)
@@ -275,6 +327,8 @@ def run_pipeline(
         )
     if policy.mode == "pr":
         drafts.extend(pool_drafts)
+    if write:
+        _write_files(repo_dir, edits, pool_drafts if policy.mode == "pr" else [])
     return PipelineResult(
         drafts=drafts,
         report=report,

@@ -22,7 +22,7 @@ from bot.duration import parse_duration
 from bot.errors import InputError
 from bot.model import Workload
 from bot.schemas import error_message, is_valid, policies_dir, validator
-from bot.yamlio import field_name, line_of, load_documents, plain
+from bot.yamlio import MAX_POLICY_BYTES, check_finite, field_name, line_of, load_documents, plain
 
 DEFAULT_POLICY_FILE = ".github/rightsizer.yaml"
 DEFAULT_POLICY_DIR = ".github/rightsizer"
@@ -93,6 +93,7 @@ class ContainerPolicy:
     exclude: bool = False
     deadband_scope: str = "value"  # "container": one material value moves all four (seed 000)
     stateful: bool = False  # large cuts get a warning
+    skip: tuple[str, ...] = ()  # resources never changed (like the rightsizer.io/skip annotation per resource)
     # Where each layer came from, for "why this policy" in the report.
     layers: tuple[str, ...] = ()
 
@@ -128,6 +129,8 @@ class Pin:
 class Overrides:
     skips: tuple[str, ...] = ()
     pins: tuple[Pin, ...] = ()
+    # Containers (namespace/workload/container) a writer asked for in the next PR, beyond the cap.
+    includes: tuple[str, ...] = ()
 
     def skipped(self, namespace: str, workload: str, container: str) -> str | None:
         for ref in self.skips:
@@ -342,6 +345,7 @@ def container_policy(raw: Mapping[str, Any], layers: tuple[str, ...] = ()) -> Co
         exclude=bool(raw.get("exclude", False)),
         deadband_scope=raw.get("deadbandScope", "value"),
         stateful=bool(raw.get("stateful", False)),
+        skip=tuple(r for r in ("cpu", "memory") if r in (raw.get("skip") or ())),
         layers=layers,
     )
 
@@ -349,23 +353,71 @@ def container_policy(raw: Mapping[str, Any], layers: tuple[str, ...] = ()) -> Co
 # --- loading -----------------------------------------------------------------------
 
 def policy_files(repo: Path | None, path: str | None) -> list[tuple[Path, str]]:
-    """The policy files to read, each with the name to show in messages."""
+    """The policy files to read, each with the name to show in messages.
+
+    Inside the repository every path goes through the path gate (no symlinks, no special
+    files); a default path that exists but is not a regular file or folder is an error, never
+    a silent fallback to the built-in defaults."""
     base = repo or Path(".")
     if path:
-        target = Path(path) if Path(path).is_absolute() else base / path
-        if target.is_dir():
-            files = sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml"))
-            return [(p, _display(p, base)) for p in files]
-        if not target.is_file():
-            raise InputError(path, "policy file not found")
-        return [(target, _display(target, base))]
-    single = base / DEFAULT_POLICY_FILE
-    if single.is_file():
-        return [(single, DEFAULT_POLICY_FILE)]
-    folder = base / DEFAULT_POLICY_DIR
-    if folder.is_dir():
-        return [(p, _display(p, base)) for p in sorted(folder.iterdir()) if p.suffix in (".yaml", ".yml")]
-    return []
+        if Path(path).is_absolute() or repo is None:
+            target = Path(path)
+            if target.is_dir():
+                return _folder(target, base, gated=False)
+            return [(_regular(target, path), _display(target, base))]
+        return _in_repo(base, path, required=True)
+    found = _in_repo(base, DEFAULT_POLICY_FILE, required=False, folder_ok=False)
+    return found or _in_repo(base, DEFAULT_POLICY_DIR, required=False)
+
+
+def _in_repo(base: Path, rel: str, *, required: bool, folder_ok: bool = True) -> list[tuple[Path, str]]:
+    import os
+    import stat
+
+    from bot.safefs import PathRefused, inside, repo_relative
+
+    try:
+        clean = repo_relative(rel)
+        candidate = base / clean
+        if not required and not os.path.lexists(candidate):
+            return []
+        if folder_ok and os.path.lexists(candidate) and stat.S_ISDIR(os.lstat(candidate).st_mode):
+            return _folder(inside(base, clean, folder=True), base, gated=True)
+        return [(inside(base, clean), clean)]
+    except PathRefused as exc:
+        raise InputError(rel, f"policy path refused: {exc}") from None
+
+
+def _folder(folder: Path, base: Path, *, gated: bool) -> list[tuple[Path, str]]:
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.suffix not in (".yaml", ".yml"):
+            continue
+        display = _display(p, base)
+        if gated:
+            import stat
+
+            mode = p.lstat().st_mode
+            if not stat.S_ISREG(mode):
+                raise InputError(display, "policy path refused: not a regular file (symlinks and special files are not read)")
+            out.append((p, display))
+        else:
+            out.append((_regular(p, display), display))
+    return out
+
+
+def _regular(target: Path, shown: str) -> Path:
+    import os
+    import stat
+
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        kind = "a dangling symlink" if os.path.islink(target) else "not found"
+        raise InputError(shown, f"policy file {kind}") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(shown, "policy path is not a regular file or folder (a FIFO or device?)")
+    return target
 
 
 def _display(path: Path, base: Path) -> str:
@@ -456,19 +508,140 @@ def load_policy(repo: Path | None = None, path: str | None = None) -> Policy:
     files = policy_files(repo, path)
     parts = []
     for file, display in files:
-        docs = load_documents(file, display)
+        docs = load_documents(file, display, limit=MAX_POLICY_BYTES)
         if len(docs) > 1:
             raise InputError(display, "a policy file holds one YAML document", line=line_of(docs[1], []))
         doc = docs[0] if docs else {}
         data = plain(doc)
         if not isinstance(data, dict):
             raise InputError(display, "a policy file must be a mapping of fields", line=1)
+        check_finite(doc, data, display)
         error = _schema_error(doc, data, display)
         if error:
             raise error
         _check_semantics(doc, data, display)
+        _check_values(doc, data, display)
         parts.append((display, doc, data))
-    return build_policy(parts, ", ".join(d for d, _, _ in parts) or "built-in defaults")
+    policy = build_policy(parts, ", ".join(d for d, _, _ in parts) or "built-in defaults")
+    _check_layered_bounds(policy, parts)
+    return policy
+
+
+def _fail(doc: Any, display: str, path: list[Any], message: str) -> InputError:
+    return InputError(display, message, line=line_of(doc, path), field=field_name(path))
+
+
+def _container_layers(data: Mapping[str, Any]) -> Iterable[tuple[list[Any], Mapping[str, Any]]]:
+    if isinstance(data.get("defaults"), Mapping):
+        yield ["defaults"], data["defaults"]
+    for ns, layer in (data.get("namespaces") or {}).items():
+        yield ["namespaces", ns], layer
+    for i, rule in enumerate(data.get("workloads") or []):
+        if isinstance(rule.get("policy"), Mapping):
+            yield ["workloads", i, "policy"], rule["policy"]
+
+
+# CPU is written in cores or millicores (k at most); memory in bytes with a size suffix.
+_CPU_SUFFIXES = ("", "m", "k")
+_FRACTIONAL_SUFFIXES = ("m", "u", "n")
+
+
+def _check_quantity(doc: Any, display: str, path: list[Any], resource: str, value: Any) -> int:
+    suffix = quantity.suffix_of(value)
+    if resource == "cpu" and suffix not in _CPU_SUFFIXES:
+        raise _fail(doc, display, path, f"{value!r} is not a CPU quantity (use cores like 0.5 or millicores like 500m)")
+    if resource == "memory" and suffix in _FRACTIONAL_SUFFIXES:
+        raise _fail(doc, display, path, f"{value!r} is not a memory quantity (use bytes like 512Mi or 1Gi)")
+    try:
+        return quantity.parse(resource, value)
+    except quantity.QuantityError as exc:
+        raise _fail(doc, display, path, str(exc)) from None
+
+
+def _check_duration(doc: Any, display: str, path: list[Any], value: Any, *, positive: bool) -> None:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise _fail(doc, display, path, str(exc)) from None
+    if positive and seconds <= 0:
+        raise _fail(doc, display, path, f"{value!r} must be longer than zero")
+
+
+def _check_values(doc: Any, data: Mapping[str, Any], display: str) -> None:
+    """Ranges, units, formats and repository paths: what the schema's types let through."""
+    from bot.safefs import PathRefused, repo_relative
+
+    for key in ("window", "resolution"):
+        if key in data:
+            _check_duration(doc, display, [key], data[key], positive=True)
+    for path, layer in _container_layers(data):
+        for resource in ("cpu", "memory"):
+            rp = layer.get(resource) or {}
+            for sub in (["min"], ["max"], ["round", "step"], ["deadband", "absolute"]):
+                node: Any = rp
+                for k in sub:
+                    node = node.get(k) if isinstance(node, Mapping) else None
+                if node is not None:
+                    _check_quantity(doc, display, path + [resource, *sub], resource, node)
+        coverage = layer.get("coverage") or {}
+        if "required" in coverage:
+            _check_duration(doc, display, path + ["coverage", "required"], coverage["required"], positive=False)
+    for i, pool in enumerate(data.get("nodePools") or []):
+        if "cooldown" in pool:
+            _check_duration(doc, display, ["nodePools", i, "cooldown"], pool["cooldown"], positive=False)
+    files = [(["gitops", "mappings", i, "file"], m.get("file")) for i, m in enumerate((data.get("gitops") or {}).get("mappings") or [])]
+    files += [(["nodePools", i, "terraform", "file"], (p.get("terraform") or {}).get("file")) for i, p in enumerate(data.get("nodePools") or [])]
+    for path, rel in files:
+        if isinstance(rel, str):
+            try:
+                repo_relative(rel)
+            except PathRefused as exc:
+                raise _fail(doc, display, path, f"must be a path inside the repository: {exc}") from None
+    title = (data.get("pr") or {}).get("title")
+    if isinstance(title, str):
+        try:
+            title.format(n=1)
+        except (IndexError, KeyError, ValueError, AttributeError) as exc:
+            raise _fail(doc, display, ["pr", "title"], f"{title!r}: only the placeholder {{n}} (the number of changes) is allowed ({type(exc).__name__}: {exc})") from None
+
+
+def _check_layered_bounds(policy: Policy, parts: list[tuple[str, Any, Mapping[str, Any]]]) -> None:
+    """min ≤ max for every chain of layers a container can get: preset → defaults → namespace →
+    each rule. A min in one layer and a max in another must agree too; the error points at the
+    last layer of the chain that set either bound."""
+
+    def origin(key: list[Any]) -> tuple[str, Any, list[Any]]:
+        for display, doc, data in reversed(parts):
+            node: Any = data
+            for k in key:
+                node = node.get(k) if isinstance(node, Mapping) else None
+            if node is not None:
+                return display, doc, key
+        return policy.source, None, key
+
+    _, rule_entries = _merge_files(parts)
+    base: list[tuple[Mapping[str, Any], Any]] = [(policy.defaults, lambda: origin(["defaults"]))]
+    chains = [base]
+    chains += [base + [(layer, lambda ns=ns: origin(["namespaces", ns]))] for ns, layer in policy.namespaces.items()]
+    for rule in policy.rules:
+        display, i, _raw, doc = rule_entries[rule.order]
+        step = (rule.policy, lambda display=display, doc=doc, i=i: (display, doc, ["workloads", i, "policy"]))
+        chains.append(base + [step])
+        chains += [chain + [step] for chain in chains[1:1 + len(policy.namespaces)]]
+    for chain in chains:
+        acc = deep_merge(preset_document(policy.preset)["container"], {"mode": policy.mode})
+        for layer, where in chain:
+            acc = _apply_layer(acc, layer, [], "")
+            for resource in ("cpu", "memory"):
+                own = layer.get(resource) or {}
+                rp = acc.get(resource) or {}
+                if not ("min" in own or "max" in own) or rp.get("min") is None or rp.get("max") is None:
+                    continue
+                if quantity.parse(resource, rp["min"]) > quantity.parse(resource, rp["max"]):
+                    display, doc, path = where()
+                    field = path + [resource, "min" if "min" in own else "max"]
+                    raise InputError(display, f"after layering, {resource} min {rp['min']} is above max {rp['max']}",
+                                     line=line_of(doc, field) if doc is not None else None, field=field_name(field))
 
 
 def build_policy(parts: list[tuple[str, Any, Mapping[str, Any]]], source: str) -> Policy:

@@ -36,10 +36,19 @@ _QUANTITY = re.compile(
 
 MI = 2**20
 GI = 2**30
+# Far above any node that exists, far below what overflows an int64 or a Decimal context:
+# a bigger number is a typo or an attack (1e400 pinned once made every later run crash).
+MAX_CPU_MILLICORES = 10**9  # a million cores
+MAX_MEMORY_BYTES = 2**60  # 1 EiB
+_MAX_EXPONENT = 30
 
 
 class QuantityError(ValueError):
     """A string that is not a Kubernetes quantity."""
+
+
+class QuantityOutOfRange(QuantityError):
+    """A well-formed quantity beyond any real node (see MAX_CPU_MILLICORES, MAX_MEMORY_BYTES)."""
 
 
 def parse_decimal(text: str | int | float, resource: str | None = None) -> Decimal:
@@ -47,11 +56,19 @@ def parse_decimal(text: str | int | float, resource: str | None = None) -> Decim
     if isinstance(text, bool):
         raise QuantityError(f"{text!r} is not a quantity")
     if isinstance(text, int):
+        if text < 0:
+            raise QuantityError(f"{text!r} is negative")
         return Decimal(text)
     if isinstance(text, float):
+        if not math.isfinite(text):
+            raise QuantityError(f"{text!r} is not a finite quantity")
+        if text < 0:
+            raise QuantityError(f"{text!r} is negative")
         # YAML gives 0.5 as a float; its shortest repr is what the user typed.
         return Decimal(repr(text))
     s = str(text).strip()
+    if len(s) > 64:
+        raise QuantityError(f"{s[:20]!r}… is not a Kubernetes quantity (too long)")
     m = _QUANTITY.match(s)
     if not m:
         raise QuantityError(not_a_quantity(text, resource))
@@ -63,7 +80,10 @@ def parse_decimal(text: str | int | float, resource: str | None = None) -> Decim
         raise QuantityError(f"{text!r} is negative")
     if m.group("exp"):
         # Not in the API's grammar, but people write it (2e3m): read it as exponent then suffix.
-        number = number.scaleb(int(m.group("exp")[1:]))
+        exponent = int(m.group("exp")[1:])
+        if abs(exponent) > _MAX_EXPONENT:  # scaleb(999999) would overflow the Decimal context
+            raise QuantityOutOfRange(f"{text!r} is out of range")
+        number = number.scaleb(exponent)
     suffix = m.group("suffix") or ""
     if suffix in _BINARY:
         return number * _BINARY[suffix]
@@ -72,16 +92,33 @@ def parse_decimal(text: str | int | float, resource: str | None = None) -> Decim
 
 def parse_cpu(text: str | int | float) -> int:
     """Millicores, rounded up to 1m as the API server does."""
-    return int((parse_decimal(text, "cpu") * 1000).to_integral_value(rounding=ROUND_CEILING))
+    value = parse_decimal(text, "cpu") * 1000
+    if value > MAX_CPU_MILLICORES:
+        raise QuantityOutOfRange(f"{_shown(text)} is out of range (at most {MAX_CPU_MILLICORES // 1000} cores)")
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
 def parse_memory(text: str | int | float) -> int:
     """Bytes, rounded up to a whole byte."""
-    return int(parse_decimal(text, "memory").to_integral_value(rounding=ROUND_CEILING))
+    value = parse_decimal(text, "memory")
+    if value > MAX_MEMORY_BYTES:
+        raise QuantityOutOfRange(f"{_shown(text)} is out of range (at most 1Ei)")
+    return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+
+def _shown(text: str | int | float) -> str:
+    s = repr(text)
+    return s if len(s) <= 40 else s[:37] + "…"
 
 
 def parse(resource: str, text: str | int | float) -> int:
     return parse_cpu(text) if resource == "cpu" else parse_memory(text)
+
+
+def suffix_of(text: str | int | float) -> str:
+    """The unit suffix a quantity is written with ("" for plain numbers)."""
+    m = _QUANTITY.match(str(text).strip())
+    return (m.group("suffix") or "") if m else ""
 
 
 # --- near misses -------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -33,12 +35,36 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     schema = _schema(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return cls(schema, format_checker=format_checker())
 
 
-# Formats jsonschema's default checker would check here. Ours use only date-time, which jsonschema checks only
-# with an optional library we do not install: so none (tests/unit/test_compiled_schema.py holds this true).
-COMPILED_FORMATS: dict[str, Callable[[Any], bool]] = {}
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def is_date_time(value: object) -> bool:
+    """RFC 3339 date-time, as the schemas' ``format: date-time`` means (jsonschema checks this
+    format only when an optional package is installed; we never want it skipped)."""
+    if not isinstance(value, str):
+        return True  # formats constrain strings only; the type keyword handles the rest
+    if not _DATE_TIME.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00").replace("t", "T"))
+    except ValueError:
+        return False
+    return True
+
+
+def format_checker() -> jsonschema.FormatChecker:
+    import jsonschema
+
+    checker = jsonschema.FormatChecker()
+    checker.checks("date-time")(is_date_time)
+    return checker
+
+
+# The formats the validator checks (format_checker): ours use only date-time, always checked (issue 17).
+COMPILED_FORMATS: dict[str, Callable[[Any], bool]] = {"date-time": is_date_time}
 
 
 @lru_cache(maxsize=None)
@@ -62,6 +88,9 @@ def error_message(name: str, err: jsonschema.ValidationError) -> str:
     nobody, and the likely fix ("7GB": did you mean 7G or 7Gi?) does."""
     if err.validator == "pattern" and isinstance(err.instance, str):
         defs = validator(name).schema.get("$defs", {})
+        if "name" in defs and err.schema.get("pattern") == defs["name"]["pattern"]:
+            return (f"{err.instance[:80]!r} is not a Kubernetes name (letters, digits, '-', '.' or ':', "
+                    "starting and ending with a letter or digit)")
         for key, resource in _QUANTITY_DEFS.items():
             if key in defs and defs[key] == err.schema:
                 field = err.absolute_path[-1] if err.absolute_path else None

@@ -14,8 +14,17 @@ from bot import quantity
 from bot.duration import parse_duration
 from bot.errors import InputError
 from bot.model import (
+    QUOTA_KEYS,
     Container,
+    FluxRef,
+    FluxStatus,
     HelmReleaseRef,
+    LimitRange,
+    LimitRangeItem,
+    ResourceQuota,
+    Rollout,
+    Vpa,
+    VpaContainer,
     Hpa,
     Node,
     PendingPod,
@@ -30,42 +39,124 @@ from bot.model import (
     Workload,
 )
 from bot.schemas import error_message, is_valid, validator
-from bot.yamlio import field_name, line_of, load_documents, plain
+from bot.safefs import PathRefused, read_regular
+from bot.yamlio import MAX_YAML_BYTES, check_bounded, check_finite, field_name, line_of, parse_text, plain
+
+
+MAX_JSON_BYTES = 256 * 1024 * 1024  # a snapshot of a large cluster, written by `rightsizer snapshot`
+MAX_JSON_VALUES = 50_000_000
+# Kubernetes' documented scalability limits (5,000 nodes, 150,000 pods): a bigger snapshot is not
+# a cluster, and the node-fit simulation would run for minutes on it.
+MAX_ITEMS = {"nodes": 5_000, "workloads": 150_000, "pendingPods": 150_000}
+MAX_PODS = 150_000
 
 
 def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
     path = Path(path)
     display = display or str(path)
-    fast = _load_json(path)
+    try:
+        raw = read_regular(path, MAX_JSON_BYTES)
+    except PathRefused as exc:
+        raise InputError(display, str(exc)) from None
+    fast = _load_json(raw, display)
+    if fast is not None:
+        check_finite(fast, fast, display)  # before the schema: NaN passes minimum/maximum, -inf fails them oddly
     if fast is not None and is_valid("snapshot", fast) and not _first_duplicate(fast):
         # Valid JSON (what `rightsizer snapshot` writes): skip the slow position-keeping YAML parse,
         # which is only needed to point at the line of an error.
-        try:
-            return _build(fast)
-        except (quantity.QuantityError, ValueError) as exc:
-            raise InputError(display, str(exc)) from None
-    json_error = _json_syntax_error(path, display)
+        return _checked_build(fast, fast, display)
+    json_error = _json_syntax_error(path, raw, display)
     if json_error:
         raise json_error
-    docs = load_documents(path, display)
+    if len(raw) > MAX_YAML_BYTES:
+        raise InputError(display, f"is {len(raw)} bytes: over {MAX_YAML_BYTES} bytes a snapshot must be valid JSON "
+                                  "(as `rightsizer snapshot` writes it)" + (f"; {_first_error(fast)}" if fast is not None else ""))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(display, "is not UTF-8 text") from None
+    docs = parse_text(text, display)
     if len(docs) != 1:
         raise InputError(display, f"must hold exactly one document, found {len(docs)}")
     return snapshot_from_dict(docs[0], display)
 
 
-def _load_json(path: Path) -> Any:
+def _first_error(data: Any) -> str:
+    errors = sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
+    if not errors:  # valid, but an entry is listed twice
+        err = _duplicate_error(data, "", *_first_duplicate(data))
+        return f"{err.field}: {err.message}"
+    return f"{field_name(list(errors[0].absolute_path))}: {error_message('snapshot', errors[0])[:200]}"
+
+
+def _load_json(raw: bytes, display: str) -> Any:
+    """The parsed JSON, or None when the file is not JSON (then it is read as YAML)."""
     import json
 
-    try:
-        with path.open("rb") as f:
-            if f.read(1) != b"{":
-                return None
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    if not raw.lstrip()[:1] == b"{":
         return None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    check_bounded(data, display, max_nodes=MAX_JSON_VALUES)  # JSON has no aliases: this bounds the depth
+    return data
 
 
-def _json_syntax_error(path: Path, display: str) -> InputError | None:
+def _checked_build(doc: Any, data: Any, display: str) -> Snapshot:
+    """Checks the schema cannot express, then the model: finite numbers, list sizes, a window
+    longer than zero, quantities in range."""
+    check_finite(doc, data, display)
+    for key, most in MAX_ITEMS.items():
+        if len(data.get(key) or ()) > most:
+            raise InputError(display, f"has {len(data[key])} {key}; at most {most} are read (Kubernetes' own limit)",
+                             line=line_of(doc, [key]), field=key)
+    pods = sum(len(w.get("pods") or ()) for w in data.get("workloads") or () if isinstance(w, dict))
+    if pods > MAX_PODS:
+        raise InputError(display, f"has {pods} pods; at most {MAX_PODS} are read (Kubernetes' own limit)", field="workloads")
+    _check_usage_in_range(doc, data, display)
+    try:
+        if parse_duration(data["window"]) <= 0:
+            raise ValueError(f"{data['window']!r} must be longer than zero")
+    except ValueError as exc:
+        raise InputError(display, str(exc), line=line_of(doc, ["window"]), field="window") from None
+    try:
+        return _build(data)
+    except (quantity.QuantityError, ValueError, OverflowError) as exc:
+        raise InputError(display, str(exc)) from None
+
+
+def is_kubernetes_name(text: object) -> bool:
+    """A name the API server could have given an object (the schema's ``$defs/name``): only these
+    may reach the Markdown and HTML the bot writes."""
+    import re
+
+    rule = validator("snapshot").schema["$defs"]["name"]
+    return isinstance(text, str) and len(text) <= rule["maxLength"] and re.match(rule["pattern"], text) is not None
+
+
+# Usage beyond any real node is a broken exporter or a forged file; finite but huge numbers
+# (1e308 cores) would overflow to infinity in the engine's arithmetic.
+USAGE_MAX = {"cpu": quantity.MAX_CPU_MILLICORES / 1000, "memory": float(quantity.MAX_MEMORY_BYTES)}
+
+
+def _check_usage_in_range(doc: Any, data: Mapping[str, Any], display: str) -> None:
+    for i, w in enumerate(data.get("workloads") or ()):
+        for j, c in enumerate(w.get("containers") or ()):
+            usage = c.get("usage") or {}
+            for resource, most in USAGE_MAX.items():
+                series = [(k, v) for k, v in (usage.get(resource) or {}).items()]
+                series += list(enumerate(usage.get(f"{resource}HourlyP95") or ()))
+                for key, value in series:
+                    if isinstance(value, (int, float)) and value > most:
+                        where = ["workloads", i, "containers", j, "usage"]
+                        where += [resource, key] if isinstance(key, str) else [f"{resource}HourlyP95", key]
+                        unit = "cores" if resource == "cpu" else "bytes"
+                        raise InputError(display, f"{value!r} {unit} is out of range (at most {most:g})",
+                                         line=line_of(doc, where), field=field_name(where))
+
+
+def _json_syntax_error(path: Path, raw: bytes, display: str) -> InputError | None:
     """A `.json` file that does not parse, as a JSON error. The YAML parser would read it too, but its
     message about a cut-off file (`rightsizer snapshot` killed mid-write) is about YAML and misleads."""
     import json
@@ -73,7 +164,7 @@ def _json_syntax_error(path: Path, display: str) -> InputError | None:
     if path.suffix.lower() != ".json":
         return None
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = raw.decode("utf-8-sig")
         json.loads(text)
     except json.JSONDecodeError as exc:
         if not text.strip():
@@ -90,19 +181,18 @@ def _json_syntax_error(path: Path, display: str) -> InputError | None:
 
 
 def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
+    check_bounded(doc, display)
     data = plain(doc)
+    check_finite(doc, data, display)
     errors = [] if is_valid("snapshot", data) else sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         path = list(err.absolute_path)
-        raise InputError(display, error_message("snapshot", err), line=line_of(doc, path), field=field_name(path))
+        raise InputError(display, error_message("snapshot", err)[:300], line=line_of(doc, path), field=field_name(path))
     duplicate = _first_duplicate(data)
     if duplicate:
         raise _duplicate_error(doc, display, *duplicate)
-    try:
-        return _build(data)
-    except (quantity.QuantityError, ValueError) as exc:
-        raise InputError(display, str(exc)) from None
+    return _checked_build(doc, data, display)
 
 
 def _first_duplicate(data: Mapping[str, Any]) -> tuple[list[Any], list[Any], str] | None:
@@ -207,8 +297,53 @@ def _hpa(raw: Mapping[str, Any] | None) -> Hpa | None:
     )
 
 
+def _rollout(raw: Mapping[str, Any] | None) -> Rollout | None:
+    if not raw:
+        return None
+    return Rollout(int(raw["desired"]), int(raw["updated"]), int(raw["ready"]),
+                   bool(raw.get("generationObserved", True)), bool(raw.get("revisionCurrent", True)))
+
+
+def _limit_range(raw: Mapping[str, Any]) -> LimitRange:
+    return limit_range(raw["namespace"], raw["name"], raw.get("limits") or ())
+
+
+def limit_range(namespace: str, name: str, limits: Any) -> LimitRange:
+    """A LimitRange from its ``spec.limits`` (quantity strings), as the API and the snapshot file write it."""
+    return LimitRange(namespace, name, tuple(
+        LimitRangeItem(
+            type=item["type"],
+            min=_resources(item.get("min")),
+            max=_resources(item.get("max")),
+            default=_resources(item.get("default")),
+            default_request=_resources(item.get("defaultRequest")),
+            # a ratio is a plain quantity ("3", "1.5", "1500m"): read as millis, then divided back
+            max_ratio={r: quantity.parse_cpu(v) / 1000 for r, v in (item.get("maxLimitRequestRatio") or {}).items() if r in ("cpu", "memory")},
+        )
+        for item in limits
+    ))
+
+
+def quota_values(raw: Mapping[str, Any] | None) -> dict[str, int]:
+    """A quota's hard or used map on QUOTA_KEYS: ``cpu``/``memory`` mean ``requests.*``; other keys are not sized here."""
+    out: dict[str, int] = {}
+    for key, value in (raw or {}).items():
+        key = f"requests.{key}" if key in ("cpu", "memory") else key
+        if key in QUOTA_KEYS:
+            out[key] = quantity.parse(key.split(".")[1], value)
+    return out
+
+
+def _vpa(raw: Mapping[str, Any]) -> Vpa:
+    return Vpa(
+        raw["namespace"], raw["name"], raw["targetRef"]["kind"], raw["targetRef"]["name"], raw.get("updateMode", "Auto"),
+        tuple(VpaContainer(c["name"], c.get("mode"), _resources(c.get("target"))) for c in raw.get("containers") or ()),
+    )
+
+
 def _workload(raw: Mapping[str, Any]) -> Workload:
     hr = raw.get("helmRelease")
+    ks = raw.get("kustomization")
     return Workload(
         kind=raw["kind"],
         namespace=raw["namespace"],
@@ -222,6 +357,8 @@ def _workload(raw: Mapping[str, Any]) -> Workload:
         annotations=dict(raw.get("annotations") or {}),
         node_selector=dict(raw.get("nodeSelector") or {}),
         tolerations=_tolerations(raw.get("tolerations")),
+        kustomization=FluxRef("Kustomization", ks["name"], ks["namespace"]) if ks else None,
+        rollout=_rollout(raw.get("rollout")),
     )
 
 
@@ -259,6 +396,12 @@ def _build(data: Mapping[str, Any]) -> Snapshot:
         workloads=tuple(_workload(w) for w in data["workloads"]),
         pending_pods=pending,
         cluster=data.get("cluster"),
+        limit_ranges=tuple(_limit_range(lr) for lr in data.get("limitRanges") or ()),
+        resource_quotas=tuple(ResourceQuota(q["namespace"], q["name"], quota_values(q.get("hard")), quota_values(q.get("used")))
+                              for q in data.get("resourceQuotas") or ()),
+        vpas=tuple(_vpa(v) for v in data.get("verticalPodAutoscalers") or ()),
+        flux=tuple(FluxStatus(f["kind"], f["namespace"], f["name"], f["ready"], f.get("reason", ""), f.get("message", ""))
+                   for f in data.get("fluxStatus") or ()),
     )
 
 
@@ -337,6 +480,12 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
                 out[key] = dict(value)
         if w.tolerations:
             out["tolerations"] = tolerations(w.tolerations)
+        if w.kustomization:
+            out["kustomization"] = {"name": w.kustomization.name, "namespace": w.kustomization.namespace}
+        if w.rollout:
+            ro = w.rollout
+            out["rollout"] = {"desired": ro.desired, "updated": ro.updated, "ready": ro.ready,
+                              "generationObserved": ro.generation_observed, "revisionCurrent": ro.revision_current}
         return out
 
     data: dict[str, Any] = {
@@ -369,4 +518,53 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
             }
             for p in snap.pending_pods
         ]
+    data.update(_cluster_objects(snap))
     return data
+
+
+def fit_warnings(snap: Snapshot) -> list[str]:
+    """Why the node-fit check cannot vouch for this snapshot (said out loud, never skipped silently)."""
+    out = []
+    if not snap.nodes:
+        out.append("the snapshot lists no nodes, so node fit was not checked")
+    known = {n.name for n in snap.nodes}
+    stray = sorted({f"{w.namespace}/{p.name} on {p.node}" for w in snap.workloads for p in w.pods
+                    if p.node and p.node not in known})
+    if stray and snap.nodes:
+        shown = ", ".join(stray[:5]) + (f" and {len(stray) - 5} more" if len(stray) > 5 else "")
+        out.append(f"{len(stray)} pod(s) run on nodes the snapshot does not list ({shown}); node fit leaves them out")
+    return out
+
+
+def _quota_quantities(values: Mapping[str, int]) -> dict[str, str]:
+    return {k: (quantity.format_cpu(v) if k.endswith(".cpu") else str(quantity.format_memory(v, quantity.Style(""))))
+            for k, v in values.items()}
+
+
+def _cluster_objects(snap: Snapshot) -> dict[str, Any]:
+    """The guards' inputs (LimitRanges, quotas, VPAs, Flux readiness), each written only when present."""
+    out: dict[str, Any] = {}
+    if snap.limit_ranges:
+        out["limitRanges"] = [
+            {"namespace": lr.namespace, "name": lr.name, "limits": [
+                {"type": i.type, **{key: _quantities(res) for key, res in
+                                    (("min", i.min), ("max", i.max), ("default", i.default), ("defaultRequest", i.default_request))
+                                    if not res.is_empty()},
+                 **({"maxLimitRequestRatio": {r: f"{v:g}" for r, v in i.max_ratio.items()}} if i.max_ratio else {})}
+                for i in lr.items]}
+            for lr in snap.limit_ranges
+        ]
+    if snap.resource_quotas:
+        out["resourceQuotas"] = [{"namespace": q.namespace, "name": q.name, "hard": _quota_quantities(q.hard),
+                                  "used": _quota_quantities(q.used)} for q in snap.resource_quotas]
+    if snap.vpas:
+        out["verticalPodAutoscalers"] = [
+            {"namespace": v.namespace, "name": v.name, "targetRef": {"kind": v.target_kind, "name": v.target_name},
+             "updateMode": v.mode,
+             "containers": [{"name": c.name, **({"mode": c.mode} if c.mode else {}), "target": _quantities(c.target)} for c in v.containers]}
+            for v in snap.vpas
+        ]
+    if snap.flux:
+        out["fluxStatus"] = [{"kind": f.kind, "namespace": f.namespace, "name": f.name, "ready": f.ready,
+                              "reason": f.reason, "message": f.message} for f in snap.flux]
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -11,27 +12,109 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from bot.errors import InputError
+from bot.safefs import PathRefused, read_regular
 
 
-def load_documents(path: Path, display: str | None = None) -> list[Any]:
-    """All documents of a YAML (or JSON) file, with line information kept."""
+MAX_POLICY_BYTES = 256 * 1024  # a policy is a page or two of settings
+MAX_YAML_BYTES = 4 * 1024 * 1024  # position-keeping YAML of any kind (snapshots written by hand)
+# The position-keeping parser handles ~20,000 items a second: count items (lines and flow
+# commas) before parsing, so no file can keep it busy for more than a few seconds.
+MAX_YAML_ITEMS = 60_000
+MAX_NODES = 500_000  # values after aliases are expanded: an alias bomb expands to billions
+MAX_DEPTH = 64
+
+
+def load_documents(path: Path, display: str | None = None, *, limit: int = MAX_YAML_BYTES,
+                   max_nodes: int = MAX_NODES) -> list[Any]:
+    """All documents of a YAML (or JSON) file, with line information kept.
+
+    Bounded: a special file (FIFO, device), a file over ``limit`` bytes, nesting deeper than
+    MAX_DEPTH or aliases that expand past ``max_nodes`` values are refused, naming the file."""
     display = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(display, f"cannot read: {exc.strerror or exc}") from None
+        raw = read_regular(path, limit)
+    except PathRefused as exc:
+        raise InputError(display, str(exc)) from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(display, "is not UTF-8 text") from None
+    return parse_text(text, display, max_nodes=max_nodes)
+
+
+def parse_text(text: str, display: str, *, max_nodes: int = MAX_NODES) -> list[Any]:
+    items = text.count("\n") + text.count(",")
+    if items > MAX_YAML_ITEMS:
+        raise InputError(display, f"has about {items} lines and list items; at most {MAX_YAML_ITEMS} are parsed "
+                                  "(write large snapshots as JSON, as `rightsizer snapshot` does)")
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
-        return [d for d in yaml.load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text) if d is not None]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise InputError(display, f"is not valid YAML: {exc.problem or exc}", line=line) from None
+        raise InputError(display, f"is not valid YAML: {_first_line(exc.problem or exc)}", line=line) from None
+    except RecursionError:
+        raise InputError(display, f"is nested too deeply (more than {MAX_DEPTH} levels)") from None
     except Exception as exc:  # ruamel raises a few non-marked errors (duplicate keys)
-        raise InputError(display, f"is not valid YAML: {exc}") from None
+        raise InputError(display, f"is not valid YAML: {_first_line(exc)}") from None
+    for doc in docs:
+        check_bounded(doc, display, max_nodes)
+    return docs
+
+
+def _first_line(exc: Any) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def check_bounded(doc: Any, display: str, max_nodes: int = MAX_NODES) -> None:
+    """Refuse a tree whose aliases expand past ``max_nodes`` values, that refers to itself, or
+    that nests deeper than MAX_DEPTH. Shared (aliased) nodes are counted once per use but
+    visited once, so the check itself stays linear in the file."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, depth: int, path: list[Any]) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise InputError(display, "an alias refers to a node that contains it (a recursive alias)",
+                             line=line_of(doc, path), field=field_name(path))
+        if depth > MAX_DEPTH:
+            raise InputError(display, f"is nested too deeply (more than {MAX_DEPTH} levels)",
+                             line=line_of(doc, path), field=field_name(path))
+        active.add(key)
+        total = 1
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, child in items:
+            total += size(child, depth + 1, path + [k] if len(path) < MAX_DEPTH else path)
+            if total > max_nodes:
+                raise InputError(display, f"expands to more than {max_nodes} values (aliases expanded); refused",
+                                 line=line_of(doc, path), field=field_name(path))
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(doc, 0, [])
+
+
+def check_finite(doc: Any, data: Any, display: str) -> None:
+    """NaN and ±infinity (``.nan``, ``.inf``, ``1e309``) pass every minimum and maximum a schema
+    sets, because every comparison with NaN is false: refuse them where they are written."""
+    stack: list[tuple[Any, list[Any]]] = [(data, [])]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            raise InputError(display, f"{node!r} is not a finite number", line=line_of(doc, path), field=field_name(path))
+        if isinstance(node, dict):
+            stack.extend((v, path + [k]) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, path + [i]) for i, v in enumerate(node))
 
 
 def line_of(doc: Any, path: Iterable[Any]) -> int | None:

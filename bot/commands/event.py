@@ -1,7 +1,8 @@
 """`rightsizer event`: act on the GitHub Actions event that started the workflow.
 
 ``schedule`` and ``workflow_dispatch`` run the whole job (as ``rightsizer run``);
-``issue_comment`` handles a ``/rightsize`` command on one of the bot's PRs; anything else
+``issue_comment`` handles a ``/rightsize`` command on one of the bot's PRs; ``issues``
+(``edited``) reads the dashboard issue's checkboxes right away; anything else
 is logged and ignored. Reads ``$GITHUB_EVENT_NAME`` and ``$GITHUB_EVENT_PATH``.
 """
 
@@ -58,6 +59,14 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None, pipeline
     name, payload = load_event(env)
     if name in RUN_EVENTS:
         return run_command.run(args, env, pipeline)
+    if name == "issues":
+        from bot.github.dashboard import prefilter as dashboard_prefilter
+
+        reason = dashboard_prefilter(payload)
+        if reason:
+            print(f"rightsizer: ignored: {reason}")
+            return 0
+        return run_command.run(args, env, pipeline, event=(name, payload))
     if name != "issue_comment":
         print(f"rightsizer: nothing to do for the {name!r} event")
         return 0

@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", metavar="URL", help="GitHub API URL (default: $GITHUB_API_URL or https://api.github.com)")
     p.add_argument("--api-write-pause", type=non_negative_seconds, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
     p.add_argument("--github-annotations", action="store_true", help="print errors as GitHub workflow annotations")
+    p.add_argument("--pushgateway-url", metavar="URL", help="push the run's rightsizer_* metrics to this Prometheus Pushgateway "
+                   "(credentials: RIGHTSIZER_PUSHGATEWAY_TOKEN, _USERNAME/_PASSWORD, _HEADERS)")
+    p.add_argument("--pushgateway-ca", metavar="FILE", help="CA bundle for the Pushgateway's TLS")
 
 
 def _collection_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,10 +76,11 @@ def group(title: str, env: Mapping[str, str]) -> Iterator[None]:
             print("::endgroup::", flush=True)
 
 
-def configs(args: argparse.Namespace, env: Mapping[str, str]):
+def configs(args: argparse.Namespace, env: Mapping[str, str], event: tuple[str, dict] | None = None):
     from bot.github.app import GitHubConfig, RunConfig
     from bot.commands.snapshot import refuse_measurement_flags_with_snapshot
     from bot.github.client import ClientSettings
+    from bot.report.push import config_from_env
 
     refuse_measurement_flags_with_snapshot(args)
     repo_dir = Path(args.repo)
@@ -92,8 +96,13 @@ def configs(args: argparse.Namespace, env: Mapping[str, str]):
         namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
         dry_run=args.dry_run, report_path=Path(report), run_url=run_url,
         step_summary=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
+        pushgateway=config_from_env(getattr(args, "pushgateway_url", None), env, getattr(args, "pushgateway_ca", None)),
+        event_name=event[0] if event else None, event_payload=event[1] if event else None,
+        cluster=(getattr(args, "cluster_label", None) or "").partition("=")[2] or None,
+        snapshot_file=args.snapshot,
     )
-    token = next((env[k] for k in TOKEN_ENV if env.get(k)), "")
+    # A pasted secret often ends in a newline; sent as is, it breaks the Authorization header.
+    token = next((env[k].strip() for k in TOKEN_ENV if env.get(k, "").strip()), "")
     repository = env.get("GITHUB_REPOSITORY", "")
     if not token or not repository:
         if not args.dry_run:
@@ -118,11 +127,11 @@ def snapshot_loader(args: argparse.Namespace):
     return load
 
 
-def make_session(args: argparse.Namespace, env: Mapping[str, str], pipeline=None):
+def make_session(args: argparse.Namespace, env: Mapping[str, str], pipeline=None, event=None):
     """The run's Session; ``pipeline`` replaces ``bot.pipeline.run_pipeline`` (tests only)."""
     from bot.github.app import Session
 
-    cfg, gh_cfg = configs(args, env)
+    cfg, gh_cfg = configs(args, env, event)
     prometheus, cluster = None, None
     if getattr(args, "prometheus_url", None) and not getattr(args, "snapshot", None):
         # The same Prometheus verifies the merged changes (bot.github.revert); credentials from the environment.
@@ -132,6 +141,24 @@ def make_session(args: argparse.Namespace, env: Mapping[str, str], pipeline=None
         prom_cfg, cluster = prometheus_config(args, env)
         prometheus = PrometheusClient(prom_cfg)
     return Session(cfg, gh_cfg, snapshot_loader(args), pipeline=pipeline, prometheus=prometheus, cluster=cluster)
+
+
+def _say(env: Mapping[str, str], message: str | None, level: str) -> None:
+    if message:
+        print(f"::{level} title=rightsizer::{message}" if env.get("GITHUB_ACTIONS") == "true" else f"rightsizer: {level}: {message}")
+
+
+def _push_failure(session) -> None:
+    """A failed run still reports when it ran and that it failed (the last good series stay)."""
+    if session is None:
+        return
+    import time
+
+    from bot.report.metrics import failure
+
+    error = session.push(failure(time.time()), replace=False)
+    if error:
+        print(f"rightsizer: warning: {error}", file=sys.stderr)
 
 
 def fail_cleanly(exc: BaseException) -> int | None:
@@ -146,22 +173,30 @@ def fail_cleanly(exc: BaseException) -> int | None:
     return 1
 
 
-def run(args: argparse.Namespace, env: Mapping[str, str] | None = None, pipeline=None) -> int:
+def run(args: argparse.Namespace, env: Mapping[str, str] | None = None, pipeline=None, event=None) -> int:
     from bot.github.app import write_outputs
 
     env = os.environ if env is None else env
+    session = None
     try:
         with group("Connect to GitHub", env):
-            session = make_session(args, env, pipeline)
+            session = make_session(args, env, pipeline, event)
         with group("Measure, plan and publish", env):
             outcome = session.run()
     except InputError:
+        _push_failure(session)
         raise
     except Exception as exc:  # noqa: BLE001 - API failures end the run with one clear line
         code = fail_cleanly(exc)
+        _push_failure(session)
         if code is None:
             raise
         return code
+    _say(env, outcome.push_error, "warning")
+    if outcome.dashboard[1]:
+        print(f"rightsizer: dashboard issue #{outcome.dashboard[1]}: {outcome.dashboard[0]}")
+    for ignored in getattr(outcome.steering, "ignored", None) or []:
+        _say(env, f"dashboard: {ignored.box} by {ignored.login} did not count: {ignored.why}", "warning")
     for warning in getattr(outcome.result, "warnings", []) or []:
         print(f"::warning title=rightsizer::{warning}" if env.get("GITHUB_ACTIONS") == "true" else f"rightsizer: warning: {warning}")
     for p in outcome.published:

@@ -32,6 +32,7 @@ def add_collection_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the Kubernetes API (default: in-cluster service account, else kube-state-metrics)")
     g.add_argument("--context", metavar="NAME", help="kubeconfig context")
     g.add_argument("--collection-budget", type=positive_seconds, metavar="SECONDS", help="give up (no snapshot, no PR) after this long (default: 300)")
+    g.add_argument("--prometheus-timeout", type=positive_seconds, metavar="SECONDS", help="give up on one query after this long (default: 30; it is retried within the budget)")
 
 
 # Flags that shape what is measured. With --snapshot nothing is measured, so they would be ignored
@@ -86,23 +87,35 @@ def _headers(args: argparse.Namespace, env) -> dict[str, str]:
 def prometheus_config(args: argparse.Namespace, env) -> tuple[Any, tuple[str, str] | None]:
     """(PrometheusConfig, cluster label) from the collection flags; shared by `snapshot` and the
     verification of merged changes in `run`."""
-    from bot.sources.prometheus import PrometheusConfig
+    from bot.sources.prometheus import PrometheusConfig, check_url
+    from bot.sources.promql import label_name
 
+    problem = check_url(args.prometheus_url)
+    if problem:
+        raise InputError("<command line>", f"the Prometheus URL {problem}", field="--prometheus-url")
+    ca = getattr(args, "prometheus_ca", None)
+    if ca and not os.path.isfile(ca):
+        raise InputError("<command line>", f"{ca}: no such CA bundle file", field="--prometheus-ca")
     cluster = None
     if getattr(args, "cluster_label", None):
         name, sep, value = args.cluster_label.partition("=")
         if not sep:
             raise InputError("<command line>", "use --cluster-label LABEL=VALUE", field="--cluster-label")
+        try:
+            label_name(name)
+        except ValueError as exc:
+            raise InputError("<command line>", str(exc), field="--cluster-label") from None
         cluster = (name, value)
     cfg = PrometheusConfig(
         url=args.prometheus_url,
-        token=env.get("RIGHTSIZER_PROMETHEUS_TOKEN") or None,
+        token=(env.get("RIGHTSIZER_PROMETHEUS_TOKEN") or "").strip() or None,
         username=env.get("RIGHTSIZER_PROMETHEUS_USERNAME") or None,
         password=env.get("RIGHTSIZER_PROMETHEUS_PASSWORD") or None,
         headers=_headers(args, env),
         ca_file=getattr(args, "prometheus_ca", None),
         insecure=bool(getattr(args, "prometheus_insecure", False)),
         budget=float(getattr(args, "collection_budget", 300.0) or 300.0),
+        timeout=float(getattr(args, "prometheus_timeout", 30.0) or 30.0),
     )
     return cfg, cluster
 
@@ -138,7 +151,7 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None):
             at = datetime.fromisoformat(args.at.replace("Z", "+00:00")).timestamp()
         except ValueError:
             raise InputError("<command line>", f"{args.at!r} is not an RFC 3339 time", field="--at") from None
-    return collect_snapshot(PrometheusClient(cfg), scope, at=at, progress=say, cluster=cluster)
+    return collect_snapshot(PrometheusClient(cfg, progress=say), scope, at=at, progress=say, cluster=cluster)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -185,7 +185,7 @@ def _final_specs(plan: Plan, *, unmet: bool = True) -> dict[tuple, dict]:
         if rec is None:
             c = d.workload.container(d.container)
             spec = c.resources if c else None
-        elif unmet and (d.wanted is not None or d.status == BLOCKED):
+        elif unmet and (d.wanted is not None or d.status == BLOCKED) and (d.block is None or d.block.needs_nodes):
             spec = d.wanted or rec.proposed
         else:
             spec = rec.proposed if d.status == SELECTED else rec.current
@@ -224,6 +224,8 @@ def _blocked_pods(plan: Plan, specs: Mapping[tuple, dict]) -> list[tuple[str, Po
     for d in plan.decisions:
         if d.status != BLOCKED and d.wanted is None:
             continue
+        if d.block is not None and not d.block.needs_nodes:
+            continue  # only a ResourceQuota is in the way: more nodes would not help
         w = d.workload
         if w.key in seen:
             continue

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from bot.engine import guards
 from bot.engine.fit import NodeLimits, Projection, as_resources, node_limits
+from bot.engine.quota import QuotaBook, QuotaUse
 from bot.engine.recommend import ContainerRecommendation, recommend
 from bot.engine.select import Block, Candidate, Selection, select
 from bot.model import ContainerChange, Resources, ResourceSpec, Snapshot, Workload
@@ -39,6 +41,8 @@ class Decision:
     wanted: ResourceSpec | None = None
     # Why it (or its held-back part) does not fit, measured on the final projection.
     block: Block | None = None
+    # The cluster guard that skipped it (bot.engine.guards), if one did.
+    guard: str | None = None
 
     @property
     def key(self) -> str:
@@ -79,6 +83,7 @@ class Plan:
     collected_at: str
     unknown_nodes: tuple[str, ...] = ()
     policy: Policy | None = field(default=None, compare=False, repr=False)
+    quotas: tuple[QuotaUse, ...] = ()  # each ResourceQuota key before and after this PR
 
     def by_status(self, status: str) -> list[Decision]:
         return [d for d in self.decisions if d.status == status]
@@ -109,28 +114,35 @@ def _gate(workload: Workload, container_name: str, policy: ContainerPolicy, over
     return None
 
 
-def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Decision]:
+def decide(workload: Workload, policy: Policy, window_seconds: int, facts: guards.ClusterFacts = guards.NO_FACTS) -> list[Decision]:
     out = []
     for c in workload.containers:
         cp = policy.for_container(workload, c.name)
         gate = _gate(workload, c.name, cp, policy.overrides.skipped(workload.namespace, workload.name, c.name), policy.only_namespaces)
-        if gate:
-            out.append(Decision(workload, c.name, c.init, gate[0], gate[1], cp))
+        cluster_gate = None if gate else guards.gate(workload, c.name, facts)
+        if gate or cluster_gate:
+            status, reason = gate or (SKIPPED, cluster_gate[1])
+            out.append(Decision(workload, c.name, c.init, status, reason, cp, guard=cluster_gate[0] if cluster_gate else None))
             continue
         hpa = workload.hpa
-        rec = recommend(
+        sized = recommend(
             c, cp, window_seconds,
             hpa_resources=hpa.utilization_resources if hpa else (),
             hpa_name=hpa.name if hpa else "",
             pin=policy.overrides.pin_for(workload.namespace, workload.name, c.name),
         )
+        rec = guards.shape(sized, workload, cp.skip, facts)
         key = f"{workload.namespace}/{workload.name}/{c.name}"
+        held_by_guard = guards.held_by_guard(sized, rec)
         if rec.blocked:
             status, reason = SKIPPED, rec.blocked
+        elif held_by_guard:
+            status, reason = SKIPPED, held_by_guard[1]
         elif rec.changed and key in policy.held:
             status, reason = SKIPPED, policy.held[key]
         elif rec.changed and key in policy.not_in_git:
-            status, reason = SKIPPED, "not found in Git: " + policy.not_in_git[key]
+            why = policy.not_in_git[key]
+            status, reason = SKIPPED, why if why.startswith("could not patch ") else "not found in Git: " + why
         elif not rec.changed:
             status, reason = UNCHANGED, "within the deadband or already right"
         elif workload.is_batch:
@@ -139,15 +151,16 @@ def decide(workload: Workload, policy: Policy, window_seconds: int) -> list[Deci
             status, reason = REPORT_ONLY, "policy mode is report"
         else:
             status, reason = "candidate", ""
-        out.append(Decision(workload, c.name, c.init, status, reason, cp, rec))
+        out.append(Decision(workload, c.name, c.init, status, reason, cp, rec, guard=held_by_guard[0] if held_by_guard else None))
     return out
 
 
 def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
     window = snapshot.window_seconds or policy.window_seconds
     decisions: list[Decision] = []
+    facts = guards.ClusterFacts.of(snapshot)
     for w in sorted(snapshot.workloads, key=lambda w: (w.namespace, w.name, w.kind)):
-        decisions.extend(decide(w, policy, window))
+        decisions.extend(decide(w, policy, window, facts))
 
     limits = node_limits(snapshot.nodes, policy.budgets)
     projection = Projection(limits, policy.budgets)
@@ -156,7 +169,9 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
         for d in decisions
         if d.status == "candidate" and d.recommendation is not None
     ]
-    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes)
+    quotas = QuotaBook(snapshot.resource_quotas, snapshot.workloads) if snapshot.resource_quotas else None
+    selection = select(candidates, snapshot.workloads, snapshot.nodes, limits, projection, policy.max_changes,
+                       include=frozenset(policy.overrides.includes), quotas=quotas)
     decisions = _apply_selection(decisions, selection)
     return Plan(
         decisions=tuple(decisions),
@@ -174,6 +189,7 @@ def build_plan(snapshot: Snapshot, policy: Policy) -> Plan:
         collected_at=snapshot.collected_at,
         unknown_nodes=selection.unknown_nodes,
         policy=policy,
+        quotas=quotas.uses(_final_specs(snapshot, decisions)) if quotas else (),
     )
 
 
@@ -201,6 +217,15 @@ def _apply_selection(decisions: list[Decision], sel: Selection) -> list[Decision
     pick = {k: i for i, k in enumerate(sel.over_cap)}
     waiting = sorted((d for d in out if d.status == OVER_CAP), key=lambda d: pick.get(d.uid, len(pick)))
     return chosen + waiting + [d for d in out if d.status not in (SELECTED, OVER_CAP)]
+
+
+def _final_specs(snapshot: Snapshot, decisions: list[Decision]) -> dict[tuple, dict[str, ResourceSpec]]:
+    """Every workload's container specs once this PR is merged: the selected proposals, the rest as they are."""
+    specs = {w.key: {c.name: c.resources for c in w.containers} for w in snapshot.workloads}
+    for d in decisions:
+        if d.status == SELECTED and d.recommendation is not None:
+            specs[d.workload.key][d.container] = d.recommendation.proposed
+    return specs
 
 
 def _with(d: Decision, status: str, reason: str, notes: tuple[str, ...]) -> Decision:

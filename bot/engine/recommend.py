@@ -346,7 +346,7 @@ def recommend(
 
     values = _moves(chain, fields, policy, shared)
     proposed = _finish(chain, current, values, shared)
-    target = _finish(None, current, {k: _rounded_target(f, policy) for k, f in fields.items()}, shared)
+    target = _finish(None, current, {k: _settles_at(f, policy, values.get(k, f.current)) for k, f in fields.items()}, shared)
     _warn(chain, container, current, proposed, policy)
 
     restarted = container.restarts > 0 or container.oom_kills > 0
@@ -376,7 +376,11 @@ def recommend(
 def _moves(chain: _Chain, fields: dict[tuple[str, str], _Field], policy: ContainerPolicy, shared: set[str]) -> dict[tuple[str, str], int | None]:
     """Which values change (deadband on the target) and where this run takes them (max step, rounding)."""
     judged = {k: f for k, f in fields.items() if not f.fixed and not (k[0] == "requests" and k[1] in shared)}
-    material = {k: _material(f.current, f.target, policy.resource(k[1])) for k, f in judged.items()}
+    # A gap that rounding erases is no change: under the container scope it would otherwise drag the
+    # container's other values along run after run, while the value itself never moves.
+    material = {k: _material(f.current, f.target, policy.resource(k[1]))
+                and not (f.current is not None and f.target is not None and _round(k[1], f.target, policy.resource(k[1])) == f.current)
+                for k, f in judged.items()}
     if policy.deadband_scope == "container" and any(material.values()):
         material = {k: f.current is None or f.target is None or abs(f.target - f.current) >= 0.5 for k, f in judged.items()}
     values: dict[tuple[str, str], int | None] = {}
@@ -398,15 +402,16 @@ def _moves(chain: _Chain, fields: dict[tuple[str, str], _Field], policy: Contain
     return values
 
 
-def _rounded_target(f: _Field, policy: ContainerPolicy) -> int | None:
-    """Where the value settles: its rounded target, or where it is when that is within the deadband."""
+def _settles_at(f: _Field, policy: ContainerPolicy, now: int | None) -> int | None:
+    """Where repeated runs leave the value: where this run puts it (``now``) when that is already
+    within the deadband of its target, else its rounded target."""
     if f.target is None:
         return None
     if f.fixed:
         return int(ceil(f.target - _EPS))
     rp = policy.resource(f.resource)
-    if f.current is not None and not _material(f.current, f.target, rp):
-        return f.current
+    if now is not None and not _material(now, f.target, rp):
+        return now
     return _round(f.resource, f.target, rp)
 
 

@@ -14,6 +14,7 @@ from math import ceil
 from typing import Mapping, Sequence
 
 from bot.engine.fit import NodeLimits, Projection, Vector, pod_request, placement
+from bot.engine.quota import QuotaBook
 from bot.engine.recommend import ContainerRecommendation, fmt
 from bot.model import Node, ResourceSpec, Workload
 
@@ -38,11 +39,12 @@ class Candidate:
 class Shortfall:
     """A budget one change would break, measured on this PR's final projection (the node table's "after")."""
 
-    node: str  # a node name, or "cluster"
+    node: str  # a node name, "cluster", or "quota <namespace>/<name>"
     resource: str
     used: int  # requests after this PR plus the rest of this change
     budget: int
     allocatable: int
+    quota_key: str | None = None  # a ResourceQuota's key (requests.memory, limits.cpu, …): budget is its hard value
 
     @property
     def short(self) -> int:
@@ -72,11 +74,19 @@ class Block:
     fits_on: str | None = None  # another node with room for the whole pod
     tradeoffs: tuple[Tradeoff, ...] = ()
 
+    @property
+    def needs_nodes(self) -> bool:
+        """More node room would help (not only a quota is in the way)."""
+        return any(s.quota_key is None for s in self.shortfalls)
+
     def describe(self) -> str:
         parts = []
         for s in self.shortfalls:
             r = s.resource
-            if s.node == "cluster":
+            if s.quota_key:
+                parts.append(f"ResourceQuota {s.node[len('quota '):]} {s.quota_key} would be {fmt(r, s.used)} against its hard "
+                             f"{fmt(r, s.budget)}: {fmt(r, s.short)} short")
+            elif s.node == "cluster":
                 parts.append(f"cluster {r} would be {fmt(r, s.used)} against a budget of {fmt(r, s.budget)}: {fmt(r, s.short)} short")
             else:
                 parts.append(f"{s.node} {r} would be {fmt(r, s.used)} against a budget of {fmt(r, s.budget)} "
@@ -89,7 +99,11 @@ class Block:
             freed = sum(t.frees for t in offers)
             hints.append(f"the waiting downsizes on {node} would free {fmt(r, freed)} {r} ("
                          + ", ".join(f"{t.key} −{fmt(r, t.frees)}" for t in offers) + ")")
-        hints.append("or raise the budget, or add a node")
+        for s in dict.fromkeys((s.node, s.quota_key) for s in self.shortfalls if s.quota_key):
+            name = s[0][len("quota "):]
+            hints.append(f"raise the hard {s[1]} of ResourceQuota {name}, or free room in namespace {name.split('/')[0]}")
+        if self.needs_nodes:
+            hints.append("or raise the budget, or add a node")
         text = "; ".join(hints)
         return "; ".join(parts) + " after this PR. " + text[0].upper() + text[1:] + "."
 
@@ -234,15 +248,31 @@ def select(
     limits: Mapping[str, NodeLimits],
     projection: Projection,
     max_changes: int,
+    include: frozenset[str] = frozenset(),
+    quotas: QuotaBook | None = None,
 ) -> Selection:
+    """``include``: containers a person asked for, as namespace/workload/container; each gets a
+    slot beyond ``max_changes`` and goes first in its group (it still has to fit). ``quotas``: each namespace's
+    ResourceQuota headroom, a budget like a node's (bot.engine.quota)."""
+    include = frozenset(c.key for c in candidates if c.ref in include)  # as keys: one name may be two kinds
     ws = _Workspace(workloads, projection)
+
+    def quota_over(c: Candidate, spec: ResourceSpec | None = None) -> dict[tuple[str, int], int]:
+        """Quota overruns as budget overruns: ("quota <ns>/<name>", resource index) → amount."""
+        if quotas is None:
+            return {}
+        spec = spec or c.rec.proposed
+        return {(f"quota {q.namespace}/{q.name}", RES_NAMES.index(key.split(".")[1])): used - q.hard[key]
+                for q, key, used in quotas.overruns(ws.specs, c.workload, c.container, spec)}
     before = projection.snapshot()
     cluster_before = (projection.total[0], projection.total[1])
 
     upsizes = [c for c in candidates if _is_upsize(c)]
     downsizes = [c for c in candidates if not _is_upsize(c)]
-    upsizes.sort(key=lambda c: (not c.rec.urgent, -_pressure(c), c.key))
-    downsizes.sort(key=lambda c: (-_savings(c, projection.cluster_alloc), c.key))
+    upsizes.sort(key=lambda c: (c.key not in include, not c.rec.urgent, -_pressure(c), c.key))
+    downsizes.sort(key=lambda c: (c.key not in include, -_savings(c, projection.cluster_alloc), c.key))
+    included_down = {c.key for c in downsizes if c.key in include}
+    max_changes += sum(1 for c in candidates if c.key in include)
     rank = {c.key: i for i, c in enumerate(downsizes)}
     room = _RoomIndex(ws, downsizes)
 
@@ -253,7 +283,8 @@ def select(
     notes: dict[str, list[str]] = {c.key: list(c.notes) for c in candidates}
 
     def slots() -> int:
-        return max_changes - len(selected)
+        # Included downsizes keep their reserved slots while the upsizes are chosen.
+        return max_changes - len(selected) - len(included_down - taken)
 
     def take(c: Candidate) -> None:
         taken.add(c.key)
@@ -262,6 +293,9 @@ def select(
 
     def try_upsize(up: Candidate, second_chance: bool = False) -> dict[tuple[str, int], int]:
         """Take the upsize if it fits, with same-node downsizes if it must; else the overruns it would cause."""
+        in_quota = quota_over(up)
+        if in_quota:
+            return in_quota  # no downsize elsewhere frees a namespace's quota: the second chance may
         deltas = ws.apply(up)
         over = projection.overages(deltas)
         if not over:
@@ -294,7 +328,7 @@ def select(
         if not over:
             continue
         partial = _hold_back(up, over)
-        if partial is not None:
+        if partial is not None and not quota_over(partial):
             part_deltas = ws.apply(partial)
             if not projection.overages(part_deltas):
                 adjusted[up.key] = partial.rec.proposed
@@ -306,9 +340,12 @@ def select(
         waiting.append(up)
 
     for down in downsizes:
-        if slots() <= 0:
-            break
         if down.key in taken:
+            continue
+        if slots() + (down.key in included_down) <= 0:
+            break
+        if quota_over(down):  # a smaller request with a larger limit can still overrun limits.*
+            waiting.append(down)
             continue
         ws.apply(down)
         selected.append(down.key)
@@ -328,7 +365,7 @@ def select(
     for up in waiting:
         if up.key in taken and up.key not in adjusted:
             continue
-        block = _block(ws, up, free, offers, held=up.key in adjusted)
+        block = _block(ws, up, free, offers, held=up.key in adjusted, quotas=quotas)
         if up.key in adjusted:
             held[up.key] = block
             notes[up.key].append(f"{' and '.join(block.held)} part held back: " + block.describe())
@@ -336,6 +373,8 @@ def select(
             blocked[up.key] = block
 
     over_cap = tuple(c.key for c in upsizes + downsizes if c.key not in taken and c.key not in blocked)
+    for key in include & taken:
+        notes[key].append("included beyond the cap at a writer's request (dashboard issue)")
     return Selection(
         selected=tuple(selected),
         adjusted=adjusted,
@@ -405,7 +444,7 @@ def _make_room(ws: _Workspace, room: _RoomIndex, over: dict[tuple[str, int], int
     return None
 
 
-def _block(ws: _Workspace, up: Candidate, free: "_FreeRoom", offers: "_Offers", *, held: bool) -> Block:
+def _block(ws: _Workspace, up: Candidate, free: "_FreeRoom", offers: "_Offers", *, held: bool, quotas: QuotaBook | None = None) -> Block:
     """What the rest of ``up`` (all of it, or its held-back part) would break on the final projection."""
     proj = ws.projection
     limits = proj.limits
@@ -424,11 +463,15 @@ def _block(ws: _Workspace, up: Candidate, free: "_FreeRoom", offers: "_Offers", 
         total = proj.total[i] + sum(d[i] for d in deltas.values())
         if grew and total > proj.cluster_budget[i]:
             shortfalls.append(Shortfall("cluster", r, total, proj.cluster_budget[i], proj.cluster_alloc[i]))
+    if quotas is not None:
+        shortfalls += [Shortfall(f"quota {q.namespace}/{q.name}", key.split(".")[1], used, q.hard[key], q.hard[key], key)
+                       for q, key, used in quotas.overruns(ws.specs, up.workload, up.container, up.rec.proposed)]
+    node_bound = any(s.quota_key is None for s in shortfalls)
     held_resources = tuple(dict.fromkeys(s.resource for s in shortfalls)) if held else ()
     return Block(
         shortfalls=tuple(shortfalls),
         held=held_resources,
-        fits_on=_fits_elsewhere(ws, up, free),
+        fits_on=_fits_elsewhere(ws, up, free) if node_bound else None,
         tradeoffs=tuple(t for s in shortfalls for t in offers.best(s.node, s.resource)),
     )
 

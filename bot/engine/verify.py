@@ -363,9 +363,10 @@ def degraded(history: Iterable[Record], s: Settings) -> list[Degraded]:
 
 
 def history_lines(history: Iterable[Record], prefix: str) -> list[str]:
-    """The verification history of one workload (or container), newest first, for `/rightsize explain`."""
+    """The verification history of one workload (or container), newest first, for `/rightsize explain`;
+    an empty prefix: every container's (the dashboard issue)."""
     want = prefix.rstrip("/")
-    rows = sorted((r for r in history if r.ref == want or r.ref.startswith(want + "/")), key=lambda r: -r.at)
+    rows = sorted((r for r in history if not want or r.ref == want or r.ref.startswith(want + "/")), key=lambda r: -r.at)
     out = []
     for r in rows:
         moves = ", ".join(f"{k[:-1]} {res} {d}" for k, res, d in r.moves) or "no field"

@@ -8,7 +8,10 @@ cap every wait so a run that cannot finish stops with a message instead of sleep
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
+from typing import Iterator
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
@@ -33,8 +36,31 @@ class ClientSettings:
     timeout: int = 30
 
 
+_local = threading.local()
+
+
+class _Retry(GithubRetry):
+    """GithubRetry that leaves a POST alone inside ``confirm_before_retry``: creating a comment
+    twice is not harmless, so the caller looks for it before it posts again."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method == "POST" and getattr(_local, "confirm_first", False):
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
+
+
+@contextlib.contextmanager
+def confirm_before_retry() -> Iterator[None]:
+    old = getattr(_local, "confirm_first", False)
+    _local.confirm_first = True
+    try:
+        yield
+    finally:
+        _local.confirm_first = old
+
+
 def connect(token: str, settings: ClientSettings = ClientSettings()) -> Github:
-    retry = GithubRetry(
+    retry = _Retry(
         total=settings.retries,
         secondary_rate_wait=settings.secondary_wait,
         max_rate_limit_wait=settings.max_wait,

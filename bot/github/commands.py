@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from bot.policy import Pin
-from bot.quantity import QuantityError, parse_cpu, parse_memory
+from bot.quantity import MAX_CPU_MILLICORES, QuantityError, QuantityOutOfRange, parse_cpu, parse_memory, suggestion
 
 PREFIX = "/rightsize"
 VERBS = ("help", "recompute", "rebase", "skip", "pin", "explain")
@@ -88,14 +88,25 @@ def parse(body: str) -> Command:
             raise CommandError(f"`{key}` is given twice.")
         try:
             values[key] = parse_cpu(text) if key == "cpu" else parse_memory(text)
-        except QuantityError:
-            example = "250m or 0.5" if key == "cpu" else "512Mi or 1.5Gi"
-            raise CommandError(f"`{_shown(text)}` is not a Kubernetes quantity for {key} (e.g. {example}).") from None
+        except (QuantityError, ArithmeticError) as exc:
+            raise CommandError(_bad_quantity(key, text, exc)) from None
         if values[key] <= 0:
             raise CommandError(f"{key} must be greater than zero.")
     if not values:
         raise CommandError(f"`pin` needs `cpu=…`, `memory=…` or both. Usage: {USAGE['pin']}")
     return Command("pin", ref=ref, pin=Pin(ref=ref, cpu=values.get("cpu"), memory=values.get("memory")))
+
+
+def _bad_quantity(key: str, text: str, exc: Exception) -> str:
+    """Why a pin value was refused, with the CLI's likely fix for near misses (7GB → 7G or 7Gi)."""
+    if isinstance(exc, (QuantityOutOfRange, ArithmeticError)):
+        most = f"{MAX_CPU_MILLICORES // 1000} cores" if key == "cpu" else "1Ei"
+        return f"`{_shown(text)}` is out of range for {key} (at most {most})."
+    guess = suggestion(text, key)
+    if guess:
+        return f"`{_shown(text)}` is not a Kubernetes quantity for {key}: did you mean {_shown(guess)}?"
+    example = "250m or 0.5" if key == "cpu" else "512Mi or 1.5Gi"
+    return f"`{_shown(text)}` is not a Kubernetes quantity for {key} (e.g. {example})."
 
 
 def _known() -> str:

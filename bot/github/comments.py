@@ -18,8 +18,9 @@ from github.Repository import Repository
 from bot.github import state as prstate
 from bot.github.body import COMMANDS_HELP
 from bot.github.commands import CommandError, is_command, parse
-from bot.github.publish import BRANCH_PREFIX, Published, is_ours
+from bot.github.publish import BRANCH_PREFIX, Published, is_ours, post_confirmed
 from bot.policy import Overrides
+from bot.redact import redact
 
 WRITE_ROLES = {"admin", "maintain", "write"}
 # MANNEQUIN is a placeholder for an imported, unclaimed account: it cannot hold any permission.
@@ -98,9 +99,13 @@ def handle_comment(repo: Repository, payload: Mapping[str, Any], *, bot_login: s
     caught_up: list[Outcome] = []
     out = Outcome("ignored")
     for item in (*earlier, trigger):
-        out = _handle_one(repo, pr, item, runner)
-        pr = repo.get_pull(number)  # the command may have rewritten the body
-        _save_state(pr, replace(prstate.parse(pr.body), last_command=item.id))
+        try:
+            out = _handle_one(repo, pr, item, runner)
+        finally:
+            # Handled once, whatever happened: a command that failed must not be replayed by
+            # every later command on this PR.
+            pr = repo.get_pull(number)  # the command may have rewritten the body
+            _save_state(pr, replace(prstate.parse(pr.body), last_command=item.id))
         if item is not trigger:
             caught_up.append(out)
     out.caught_up = caught_up
@@ -160,7 +165,8 @@ def _handle_one(repo: Repository, pr: Any, item: _Pending, runner: Runner) -> Ou
         if len(text) > MAX_REPLY:
             text = text[: MAX_REPLY - 40].rsplit("\n", 1)[0] + "\n\n_(trimmed)_"
         out.reply = text
-        pr.create_issue_comment(text)
+        marker = f"<!-- rightsizer-reply: {item.id} -->"
+        post_confirmed(pr, f"{text}\n\n{marker}", marker)
 
     react("eyes")
     if not _authorised(repo, login, item.association):
@@ -180,7 +186,7 @@ def _handle_one(repo: Repository, pr: Any, item: _Pending, runner: Runner) -> Ou
         text = _execute(command, pr, login, runner)
     except Exception as exc:  # noqa: BLE001 - the person gets an answer, the log gets the detail
         out.status, out.detail = "failed", f"{type(exc).__name__}: {exc}"
-        reply(f"`/rightsize {command.verb}` failed: {_one_line(exc)}. The workflow run log has the details.")
+        reply(f"`/rightsize {command.verb}` failed: {redact(_one_line(exc))}. The workflow run log has the details.")
         react("confused")
         return out
     reply(text)

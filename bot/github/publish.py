@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+import requests
 from github import GithubException, InputGitTreeElement
 from github.PullRequest import PullRequest
 from github.Repository import Repository
@@ -32,6 +34,7 @@ if TYPE_CHECKING:  # the pipeline is the producer; we only read these fields
 
 BRANCH_PREFIX = "rightsizer/"
 DEFAULT_BOT_LOGIN = "github-actions[bot]"
+RETRY_PAUSE = 1.0  # seconds per backoff step between confirmed POST attempts (tests lower it)
 _RUN_LINK = re.compile(r"\(https?://[^)\s]*/actions/runs/\d+[^)\s]*\)")
 
 
@@ -104,7 +107,7 @@ def read_state(target: Target, scope: str) -> tuple[PullRequest | None, PrState]
     old = prstate.parse(closed.body)
     # Closed unmerged by a person = "not this plan": remember it so the same plan is not reopened.
     declined = old.fingerprint if closed.merged_at is None and not old.closed_by_bot else ""
-    return None, PrState(skips=old.skips, pins=old.pins, declined=declined)
+    return None, PrState(skips=old.skips, pins=old.pins, declined=declined, dropped=old.dropped)
 
 
 def merged_overrides(states: Iterable[PrState]) -> Overrides:
@@ -147,6 +150,14 @@ def write_commit(repo: Repository, base_sha: str, files: Mapping[str, bytes], me
 
     No author or committer: GitHub then authors the commit as the token's identity and
     signs it, which is what lets branch protection that requires signed commits pass."""
+    from bot.safefs import PathRefused, repo_relative
+
+    for path in files:  # the tree API must only ever see clean repository paths
+        try:
+            if repo_relative(path) != path:
+                raise PathRefused(f"{path!r} is not in canonical form")
+        except PathRefused as exc:
+            raise PublishError(f"refusing to commit {path!r}: {exc}") from None
     base = repo.get_git_commit(base_sha)
     elements = []
     for path in sorted(files):
@@ -181,9 +192,16 @@ def move_branch(repo: Repository, branch: str, sha: str) -> None:
 
 
 def add_labels(pr: PullRequest, names: list[str]) -> None:
+    """Add labels, confirmed: when the POST fails, the labels are read back before giving up
+    (the request may have landed and only its response got lost)."""
     # PyGithub's add_to_labels posts a bare JSON array, which GitHub tolerates but does not
     # document; send the documented ``{"labels": [...]}`` object instead.
-    pr._requester.requestJsonAndCheck("POST", f"{pr.issue_url}/labels", input={"labels": list(names)})
+    try:
+        pr._requester.requestJsonAndCheck("POST", f"{pr.issue_url}/labels", input={"labels": list(names)})
+    except (GithubException, requests.exceptions.RequestException):
+        _, data = pr._requester.requestJsonAndCheck("GET", f"{pr.issue_url}/labels", parameters={"per_page": 100})
+        if not set(names) <= {l.get("name") for l in data or []}:
+            raise
 
 
 def _comparable(body: str | None) -> str:
@@ -200,8 +218,31 @@ def post_once(pr: PullRequest, kind: str, key: str, text: str) -> bool:
     marker = f"<!-- rightsizer-{kind}: {key} -->"
     if _has_marker_comment(pr, marker):
         return False
-    pr.create_issue_comment(f"{text}\n\n{marker}")
+    post_confirmed(pr, f"{text}\n\n{marker}", marker)
     return True
+
+
+POST_ATTEMPTS = 3
+
+
+def post_confirmed(pr: PullRequest, text: str, marker: str) -> None:
+    """Create a comment whose body holds ``marker``, at most once: a POST is never repeated
+    blindly (a lost response would duplicate the comment); after a failure the comments are
+    searched for the marker first, and only a comment that is really missing is posted again."""
+    from bot.github.client import confirm_before_retry
+
+    for attempt in range(1, POST_ATTEMPTS + 1):
+        try:
+            with confirm_before_retry():
+                pr.create_issue_comment(text)
+            return
+        except (GithubException, requests.exceptions.RequestException) as exc:
+            if _has_marker_comment(pr, marker):
+                return
+            status = getattr(exc, "status", 0) or 0
+            if attempt == POST_ATTEMPTS or (400 <= status < 500 and status not in (403, 429)):
+                raise
+            time.sleep(min(2.0 ** attempt, 10.0) * RETRY_PAUSE)
 
 
 # --- rationale ------------------------------------------------------------------------
@@ -247,18 +288,20 @@ def publish(
     existing: tuple[PullRequest | None, PrState] | None = None,
     force: bool = False,
     reason: str | None = None,
+    node_pool_pr: int | None = None,
 ) -> Published:
     """Bring branch ``rightsizer/<scope>`` and its PR in line with ``draft``.
 
     ``force`` (from ``/rightsize rebase``) overwrites commits others pushed to the branch.
-    ``reason`` says why this run happened, for the rationale comment."""
+    ``reason`` says why this run happened, for the rationale comment.
+    ``node_pool_pr`` is the open node-pool PR of the same plan, linked from this one."""
     scope = draft.scope
     branch = branch_for(scope)
     pr, old = existing if existing is not None else read_state(target, scope)
     result = Published(scope, "unchanged")
     head = _branch_head(target, scope)
 
-    if pr is not None and not force and old.branch_sha and head and head != old.branch_sha:
+    if pr is not None and not force and old.branch_sha and head and head not in (old.branch_sha, old.previous_sha):
         return _pause(target, pr, old, head, result)
     if pr is None and old.declined and old.declined == draft.fingerprint and not force:
         result.action = "declined"
@@ -274,8 +317,6 @@ def publish(
         and old.base_sha == base_sha and old.files_digest == digest
     )
     commit_sha = head if same_commit else write_commit(target.repo, base_sha, draft.files, _commit_message(draft))
-    if not same_commit:
-        move_branch(target.repo, branch, commit_sha)
     result.commit_sha = commit_sha
 
     desired = tuple(dict.fromkeys(draft.labels))
@@ -285,6 +326,7 @@ def publish(
     new_state = PrState(
         fingerprint=draft.fingerprint,
         branch_sha=commit_sha,
+        previous_sha=old.previous_sha if same_commit else (head or ""),
         base_sha=base_sha,
         files_digest=digest,
         labels_added=tuple(dict.fromkeys((*old.labels_added, *to_add))),
@@ -295,14 +337,27 @@ def publish(
         last_command=old.last_command,
         changes=tuple(getattr(draft, "records", ()) or ()),  # what verification checks after the merge
     )
-    text = prbody.compose(draft.body, report, new_state, target.run_url)
+    text = prbody.compose(draft.body + node_pool_link(node_pool_pr), report, new_state, target.run_url)
 
     if pr is None:
         pr = find_pull(target, scope)  # a retried or concurrent create may have won
     if pr is None:
-        pr = _create_pull(target, branch, draft.title, text)
+        # A PR needs its branch first. Its state claims no label until the labels are confirmed,
+        # so a failed label POST is retried by the next run instead of being taken for a removal.
+        if not same_commit:
+            move_branch(target.repo, branch, commit_sha)
+        provisional = replace(new_state, labels_added=old.labels_added)
+        pr = _create_pull(target, branch, draft.title, prbody.compose(draft.body, report, provisional, target.run_url))
         result.action = "created"
+        if to_add:
+            add_labels(pr, to_add)
+        if provisional != new_state:
+            pr.edit(body=text)
     else:
+        # Labels, then the state that records them and the new head, then the branch move: a
+        # failure between two steps leaves a state the next run recognises as its own.
+        if to_add:
+            add_labels(pr, to_add)
         edits: dict[str, str] = {}
         if pr.title != draft.title:
             edits["title"] = draft.title
@@ -311,15 +366,22 @@ def publish(
         if edits:
             pr.edit(**edits)
             result.action = "updated"
+        if not same_commit:
+            move_branch(target.repo, branch, commit_sha)
         if old.fingerprint and old.fingerprint != draft.fingerprint:
             post_once(pr, "rationale", draft.fingerprint, rationale(old, draft.summary_lines, overrides, reason, base_sha))
             result.messages.append("posted a rationale comment")
         if not same_commit and result.action == "unchanged":
             result.action = "updated"
-    if to_add:
-        add_labels(pr, to_add)
     result.pr_number, result.pr_url = pr.number, pr.html_url
     return result
+
+
+def node_pool_link(number: int | None) -> str:
+    if number is None:
+        return ""
+    return (f"\n\n**Node pool:** the worker-count change this plan proposes is its own PR, #{number}; "
+            "the changes held back for want of room here wait for it.\n")
 
 
 def close_stale(target: Target, scope: str, reason: str, *, existing: tuple[PullRequest | None, PrState] | None = None) -> Published:

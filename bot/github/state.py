@@ -28,6 +28,7 @@ _RE = re.compile(r"<!--\s*" + MARKER + r":\s*(\{.*?\})\s*-->", re.S)
 class PrState:
     fingerprint: str = ""
     branch_sha: str = ""
+    previous_sha: str = ""  # the branch head before our last move: still ours if that move failed
     base_sha: str = ""
     files_digest: str = ""
     labels_added: tuple[str, ...] = ()
@@ -38,6 +39,7 @@ class PrState:
     closed_by_bot: bool = False  # we closed the PR (empty plan), as opposed to a person
     last_command: int = 0  # id of the newest command comment handled (commands are handled once)
     declined: str = ""  # (derived, not stored) fingerprint of a plan a person closed unmerged
+    dropped: tuple[str, ...] = ()  # (derived, not stored) entries of the stored state that were invalid
     # Verification (issue 14), stored only when set so older markers read and render unchanged:
     changes: tuple[ChangeRecord, ...] = ()  # per container, the values before and after this PR
     merge_commit: str = ""  # recorded by the first verification after the merge
@@ -55,6 +57,7 @@ class PrState:
             "v": 1,
             "fingerprint": self.fingerprint,
             "branch_sha": self.branch_sha,
+            "previous_sha": self.previous_sha,
             "base_sha": self.base_sha,
             "files_digest": self.files_digest,
             "labels_added": list(self.labels_added),
@@ -104,17 +107,18 @@ def from_json(raw: dict[str, Any]) -> PrState:
         return tuple(str(v) for v in value) if isinstance(value, list) else ()
 
     pins: list[Pin] = []
-    for p in raw.get("pins") or []:
-        if isinstance(p, dict) and isinstance(p.get("ref"), str) and _PIN_REF.match(p["ref"]):
-            cpu, mem = p.get("cpu"), p.get("memory")
-            pins.append(Pin(
-                ref=p["ref"],
-                cpu=cpu if isinstance(cpu, int) and not isinstance(cpu, bool) else None,
-                memory=mem if isinstance(mem, int) and not isinstance(mem, bool) else None,
-            ))
+    dropped: list[str] = []
+    for p in raw.get("pins") if isinstance(raw.get("pins"), list) else []:
+        pin = _valid_pin(p)
+        if pin is None:
+            ref = p.get("ref") if isinstance(p, dict) and isinstance(p.get("ref"), str) else "?"
+            dropped.append(f"pin {ref[:120]} (not a namespace/workload/container ref with cpu/memory in range)")
+        else:
+            pins.append(pin)
     return PrState(
         fingerprint=str(raw.get("fingerprint") or ""),
         branch_sha=str(raw.get("branch_sha") or ""),
+        previous_sha=str(raw.get("previous_sha") or ""),
         base_sha=str(raw.get("base_sha") or ""),
         files_digest=str(raw.get("files_digest") or ""),
         labels_added=strs("labels_added"),
@@ -123,11 +127,31 @@ def from_json(raw: dict[str, Any]) -> PrState:
         summary_lines=strs("summary_lines"),
         paused=raw.get("paused") is True,
         closed_by_bot=raw.get("closed_by_bot") is True,
+        dropped=tuple(dropped),
         last_command=raw["last_command"] if isinstance(raw.get("last_command"), int) and not isinstance(raw.get("last_command"), bool) else 0,
         changes=tuple(c for c in (change_from_json(x, _PIN_REF.match) for x in _list(raw, "changes")) if c),
         merge_commit=raw["merge_commit"] if isinstance(raw.get("merge_commit"), str) and _SHA.match(raw["merge_commit"]) else "",
         verification=tuple(r for r in (record_from_json(x) for x in _list(raw, "verification")) if r),
     )
+
+
+def _bounded(value: Any, limit: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= limit
+
+
+def _valid_pin(p: Any) -> Pin | None:
+    """A stored pin exactly as `/rightsize pin` would have made it, else None: people can edit
+    the marker, and one absurd number (cpu 1e400) must not break every later run."""
+    from bot.quantity import MAX_CPU_MILLICORES, MAX_MEMORY_BYTES
+
+    if not isinstance(p, dict) or not isinstance(p.get("ref"), str) or not _PIN_REF.match(p["ref"]):
+        return None
+    cpu, mem = p.get("cpu"), p.get("memory")
+    if cpu is None and mem is None:
+        return None
+    if (cpu is not None and not _bounded(cpu, MAX_CPU_MILLICORES)) or (mem is not None and not _bounded(mem, MAX_MEMORY_BYTES)):
+        return None
+    return Pin(ref=p["ref"], cpu=cpu, memory=mem)
 
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")

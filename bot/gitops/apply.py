@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from bot import quantity
 from bot.gitops.mapping import MappingResult, Target
 from bot.gitops.patch import FIELD_ORDER, PatchError, read_spec, set_field_reusing
-from bot.gitops.yamldoc import YamlFileError, parse_documents
+from bot.gitops.yamldoc import (MAX_FILE_BYTES, YamlFileError, duplicate_key, get_path, inner_text, literal_span,
+                                 parse_documents, splice, split_embedded)
+from bot.safefs import PathRefused, read_inside, write_all
 from bot.model import ContainerChange
 
 
@@ -51,9 +53,31 @@ def patch_text(text: str, items: Sequence[tuple[ContainerChange, Target]], docs:
     return text
 
 
-def verify(text: str, items: Sequence[tuple[ContainerChange, Target]]) -> str | None:
-    """None when every target reads back exactly the wanted values; else what differs."""
+def _plain(node: Any, skip: set, path: tuple = (), depth: int = 0) -> Any:
+    """The data of a parsed document as plain values, without the blocks at ``skip`` (the ones we edit)."""
+    if depth > 200:
+        return "…"
+    if isinstance(node, dict):
+        return {k: _plain(v, skip, path + (k,), depth + 1) for k, v in node.items() if path + (k,) not in skip}
+    if isinstance(node, list):
+        return [_plain(v, skip, path + (i,), depth + 1) for i, v in enumerate(node) if path + (i,) not in skip]
+    return node
+
+
+def verify(text: str, items: Sequence[tuple[ContainerChange, Target]], before: str | None = None,
+           also_edited: Sequence[tuple[int, tuple]] = ()) -> str | None:
+    """None when every target reads back exactly the wanted values and (given ``before``) every other
+    value in the file is what it was; else what differs. The second check is what catches an insertion
+    that landed inside a neighbouring value (a block scalar, a multi-line flow list)."""
     docs = parse_documents(text)
+    if before is not None:
+        old = parse_documents(before)
+        if len(old) != len(docs):
+            return f"the edit changed the number of YAML documents ({len(old)} → {len(docs)})"
+        for i, (a, b) in enumerate(zip(old, docs)):
+            skip = {t.block for _, t in items if t.doc == i} | {p for d, p in also_edited if d == i}
+            if _plain(a, skip) != _plain(b, skip):
+                return f"the edit changed values outside the resources blocks it meant to set (document {i})"
     for change, target in items:
         got = read_spec(docs[target.doc], target.block)
         for (kind, resource), want in _wanted(change).items():
@@ -62,20 +86,41 @@ def verify(text: str, items: Sequence[tuple[ContainerChange, Target]]) -> str | 
     return None
 
 
-def read_back_fast(text: str, items: Sequence[tuple[ContainerChange, Target]]) -> bool:
+def _libyaml_docs(text: str) -> list | None:
+    """The documents as plain values by libyaml (PyYAML's C parser, ~30× faster than ruamel), or None when
+    libyaml is missing or has any complaint: then ruamel decides."""
+    try:
+        import yaml
+
+        return list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+    except Exception:  # noqa: BLE001 - no libyaml, or any complaint of it: "not shown here"
+        return None
+
+
+def verify_fast(before: str, after: str, items: Sequence[tuple[ContainerChange, Target]],
+                also_edited: Sequence[tuple[int, tuple]] = ()) -> bool:
+    """``verify``'s two checks with libyaml: every target reads back as wanted, and nothing outside the edited
+    blocks changed. True only when both hold; False means "not shown here" and ``verify`` (ruamel, the parser
+    that gave the positions) decides. Both documents are read by the same parser, so a YAML 1.1 reading of some
+    scalar cannot make a change look like none. tests/gitops/test_read_back.py holds the two to the same verdict
+    on every sizing block of the corpus."""
+    old, new = _libyaml_docs(before), _libyaml_docs(after)
+    if old is None or new is None or len(old) != len(new):
+        return False
+    for i, (a, b) in enumerate(zip(old, new)):
+        skip = {t.block for _, t in items if t.doc == i} | {p for d, p in also_edited if d == i}
+        if _plain(a, skip) != _plain(b, skip):
+            return False
+    return read_back_fast(after, items, new)
+
+
+def read_back_fast(text: str, items: Sequence[tuple[ContainerChange, Target]], docs: list | None = None) -> bool:
     """The read-back with libyaml (PyYAML's C parser, ~30× faster than ruamel): True when every changed field reads
     back as wanted. False only means "not shown here" (no libyaml, a YAML 1.1 reading of a key, a parse error):
     ``verify``, with the parser that gave the positions, then decides. tests/gitops/test_read_back.py holds the two
     to the same verdict on every sizing block of the corpus."""
-    try:
-        import yaml
-
-        loader = yaml.CSafeLoader
-    except (ImportError, AttributeError):
-        return False
-    try:
-        docs = list(yaml.load_all(text, Loader=loader))
-    except Exception:  # any libyaml complaint: leave the verdict to ruamel
+    docs = docs if docs is not None else _libyaml_docs(text)
+    if docs is None:
         return False
     for change, target in items:
         node = docs[target.doc] if target.doc < len(docs) else None
@@ -99,21 +144,30 @@ def read_back_fast(text: str, items: Sequence[tuple[ContainerChange, Target]]) -
 
 
 def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchResult:
+    """Patch every mapped file in memory and verify it; with ``write``, then write them all at
+    once (atomically, all or none). Every path goes through the repository path gate."""
     result = PatchResult()
-    by_file: dict[str, list[tuple[ContainerChange, Target]]] = {}
+    # real file → {target file (the real one, or YAML embedded in one of its strings) → items}
+    by_file: dict[str, dict[str, list[tuple[ContainerChange, Target]]]] = {}
     for change, target in mapping.mapped:
-        by_file.setdefault(target.file, []).append((change, target))
+        real = (split_embedded(target.file) or (target.file,))[0]
+        by_file.setdefault(real, {}).setdefault(target.file, []).append((change, target))
         result.warnings.extend(target.warnings)
     for rel in sorted(by_file):
-        items = by_file[rel]
-        path = Path(repo) / rel
-        before = path.read_bytes()
+        groups = by_file[rel]
         try:
+            before = read_inside(Path(repo), rel, MAX_FILE_BYTES)
             text = before.decode("utf-8")
+            duplicate = duplicate_key(text)
+            if duplicate:
+                raise PatchError(f"{duplicate}; which one counts is ambiguous, so the file is not edited")
             known = mapping.parsed.get(rel)
-            after_text = patch_text(text, items, known.docs if known is not None and known.text == text else None)
-            problem = None if read_back_fast(after_text, items) else verify(after_text, items)
-        except (PatchError, YamlFileError, UnicodeDecodeError, IndexError) as exc:
+            after_text, problem = _patch_file(rel, text, groups, known.docs if known is not None and known.text == text else None)
+        except PathRefused as exc:
+            problem = f"path refused: {exc}"
+        except UnicodeDecodeError:
+            problem = "not UTF-8 text"
+        except (PatchError, YamlFileError, IndexError) as exc:
             problem = str(exc)
         if problem:
             result.refused.append((rel, problem))
@@ -121,10 +175,34 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
         after = after_text.encode("utf-8")
         if after == before:
             continue
-        result.edits.append(FileEdit(rel, before, after, changed_lines(text, after_text), tuple(c.ref for c, _ in items)))
-        if write:
-            path.write_bytes(after)
+        refs = tuple(c.ref for items in groups.values() for c, _ in items)
+        result.edits.append(FileEdit(rel, before, after, changed_lines(text, after_text), refs))
+    if write:
+        write_all(Path(repo), {e.path: e.after for e in result.edits})
     return result
+
+
+def _patch_file(rel: str, text: str, groups: dict[str, list[tuple[ContainerChange, Target]]],
+                docs: list | None = None) -> tuple[str, str | None]:
+    """Patch one file: its own blocks, then each YAML text embedded in one of its literal block strings
+    (patched and verified as a file of its own, then spliced back). Returns the text and the problem, if any."""
+    direct = groups.get(rel, [])
+    after = patch_text(text, direct, docs)
+    embedded = [(split_embedded(key), items) for key, items in groups.items() if key != rel]
+    for (_, doc, where), items in embedded:
+        lines = after.splitlines(keepends=True)
+        span = literal_span(lines, parse_documents(after)[doc], where)
+        inner = inner_text(lines, span)
+        new_inner = patch_text(inner, items)
+        problem = verify(new_inner, items, inner)
+        if problem:
+            return after, problem
+        after = "".join(splice(lines, span, inner, new_inner))
+        value = get_path(parse_documents(after)[doc], where)
+        if not isinstance(value, str) or value.rstrip("\n") != new_inner.replace("\r\n", "\n").rstrip("\n"):
+            return after, f"the edited text at {'.'.join(map(str, where))} does not read back as written"
+    also = [(doc, where) for (_, doc, where), _ in embedded]
+    return after, None if verify_fast(text, after, direct, also) else verify(after, direct, text, also)
 
 
 def unified_diff(edits: Sequence[FileEdit]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -22,10 +23,16 @@ class ExplicitMapping:
 
 @dataclass(frozen=True)
 class ChartPaths:
-    """`gitops.charts[]`: where a chart keeps a container's resources; `{container}` is replaced."""
+    """`gitops.charts[]`: where a chart keeps a container's resources; `{container}` is replaced.
+    ``workload`` and ``container`` (globs, default any) say which of the chart's containers it sizes."""
 
     chart: str
     paths: tuple[str, ...]
+    workload: str = "*"
+    container: str = "*"
+
+    def matches(self, workload: str, container: str) -> bool:
+        return fnmatch.fnmatchcase(workload, self.workload) and fnmatch.fnmatchcase(container, self.container)
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,8 @@ def config_from_policy(raw: Mapping[str, Any]) -> GitOpsConfig:
             for m in raw.get("mappings", ())
         ),
         charts=tuple(
-            ChartPaths(c["chart"], tuple([c["valuesPath"]] if isinstance(c["valuesPath"], str) else c["valuesPath"]))
+            ChartPaths(c["chart"], tuple([c["valuesPath"]] if isinstance(c["valuesPath"], str) else c["valuesPath"]),
+                       str(c.get("workload") or "*"), str(c.get("container") or "*"))
             for c in raw.get("charts", ())
         ),
         include=tuple(raw.get("include", ())),

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from ruamel.yaml.comments import CommentedMap
 
 from bot import quantity
-from bot.gitops.yamldoc import end_line, get_path, is_flow, parse_documents
+from bot.gitops.yamldoc import block_end, get_path, is_flow, parse_documents
 
 FIELD_ORDER = (("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limits", "memory"))
 
@@ -146,7 +146,7 @@ def _set_field(text: str, root: Any, block: tuple, kind: str, resource: str, val
         first = next(iter(parent))
         ind = " " * parent.lc.key(first)[1]
         step = " " * indent_default
-        t.insert(end_line(parent), [
+        t.insert(block_end(t.lines, parent), [
             f"{ind}{block[-1]}:",
             f"{ind}{step}{kind}:",
             f"{ind}{step}{step}{resource}: {_render(resource, value, None)}",
@@ -164,7 +164,7 @@ def _set_field(text: str, root: Any, block: tuple, kind: str, resource: str, val
             ind = " " * res_node.lc.key(next(iter(res_node)))[1]
             step = " " * _indent_step(res_node, indent_default)
             # requests read best first (right after `resources:`), limits last
-            after = end_line(res_node) if kind == "limits" else res_node.lc.key(next(iter(res_node)))[0] - 1
+            after = block_end(t.lines, res_node) if kind == "limits" else res_node.lc.key(next(iter(res_node)))[0] - 1
             t.insert(after, [f"{ind}{kind}:", f"{ind}{step}{resource}: {rendered}"])
             return str(t)
         raise PatchError("empty resources mapping")
@@ -182,7 +182,7 @@ def _set_field(text: str, root: Any, block: tuple, kind: str, resource: str, val
         # cpu before memory, as people write it
         t.insert(kind_node.lc.key(keys[0])[0] - 1, [f"{ind}{resource}: {rendered}"])
     else:
-        t.insert(end_line(kind_node), [f"{ind}{resource}: {rendered}"])
+        t.insert(block_end(t.lines, kind_node), [f"{ind}{resource}: {rendered}"])
     return str(t)
 
 

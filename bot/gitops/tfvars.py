@@ -48,7 +48,11 @@ def read_count(path: Path, variable: str) -> int:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise CountError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return _value(_locate(text, variable, str(path)), variable, str(path))
+    return read_count_text(text, variable, str(path))
+
+
+def read_count_text(text: str, variable: str, where: str) -> int:
+    return _value(_locate(text, variable, where), variable, where)
 
 
 def _value(m: re.Match, variable: str, where: str) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from bot import __version__
+from bot.engine.guards import guards_of
 from bot.engine.plan import STATUSES, Decision, NodeReport, Plan
 from bot.model import Resources, ResourceSpec
 
@@ -38,7 +39,7 @@ def _block(b) -> dict[str, Any]:
         "heldBack": list(b.held),
         "shortfalls": [
             {"node": s.node, "resource": s.resource, "used": s.used, "budget": s.budget, "allocatable": s.allocatable,
-             "short": s.short, "budgetPercentNeeded": s.budget_percent_needed}
+             "short": s.short, "budgetPercentNeeded": s.budget_percent_needed, **({"quotaKey": s.quota_key} if s.quota_key else {})}
             for s in b.shortfalls
         ],
         "fitsOn": b.fits_on,
@@ -73,6 +74,10 @@ def decision_dict(d: Decision) -> dict[str, Any]:
     if d.block is not None:
         out["block"] = _block(d.block)
     rec = d.recommendation
+    acted = ([d.guard] if d.guard else []) + list(guards_of(rec.steps) if rec else ())
+    if d.block is not None and any(s.quota_key for s in d.block.shortfalls):
+        acted.append("ResourceQuota")
+    out["guards"] = list(dict.fromkeys(acted))  # the cluster guards that skipped or shaped it (docs/policy.md)
     if rec:
         out["current"] = _spec(rec.current)
         out["proposed"] = _spec(rec.proposed)
@@ -138,6 +143,9 @@ def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, An
     }
     if plan.unknown_nodes:
         out["unknownNodes"] = list(plan.unknown_nodes)
+    if plan.quotas:
+        out["quotas"] = [{"namespace": q.namespace, "name": q.name, "key": q.key, "hard": q.hard, "before": q.before, "after": q.after}
+                         for q in plan.quotas]
     if extra:
         out.update(extra)
     return out

@@ -24,8 +24,9 @@ LABELS = {("requests", "cpu"): "CPU request", ("requests", "memory"): "memory re
 COLUMNS = (("requests", "cpu"), ("limits", "cpu"), ("requests", "memory"), ("limits", "memory"))
 UNIT = {"cpu": "m", "memory": "Mi"}
 FIELD_OF = {"requests": "request", "limits": "limit"}
-FLAG_STEPS = ("burst", "confidence", "bounds", "max step", "deadband", "restart guard", "OOM bump", "throttle guard", "no-downsize", "HPA", "pin", "QoS")
-TAG_STEPS = {"max step": "step", "deadband": "deadband"}
+FLAG_STEPS = ("burst", "confidence", "bounds", "max step", "deadband", "restart guard", "OOM bump", "throttle guard", "no-downsize", "HPA", "pin", "QoS",
+              "LimitRange", "opt-out", "VPA")
+TAG_STEPS = {"max step": "step", "deadband": "deadband", "LimitRange": "LimitRange"}
 RES_TITLE = {"cpu": "CPU", "memory": "memory"}
 
 
@@ -68,7 +69,7 @@ def _cell(d: Decision, kind: str, r: str) -> str:
         text = num(r, old) if old is not None else "·"
         if wanted != new:
             where = ", ".join(sorted({s.node for s in d.block.shortfalls if s.resource == r})) if d.block else ""
-            text += f" (wants {num(r, wanted)}: no room on {where or 'its node'})"
+            text += f" (wants {num(r, wanted)}: no room {'in' if where.startswith('quota ') else 'on'} {where or 'its node'})"
         elif "deadband" in tags:
             text += " (deadband)"
         return text
@@ -199,6 +200,18 @@ def node_table(nodes: Iterable[NodeReport], cluster: NodeReport) -> list[str]:
     return rows
 
 
+def quota_table(plan: Plan) -> list[str]:
+    """ResourceQuota headroom, the namespace's budget: what it counts before and after this PR, against hard."""
+    if not plan.quotas:
+        return []
+    rows = ["| ResourceQuota | Key | Used before → after | Hard |", "|---|---|---:|---:|"]
+    for q in plan.quotas:
+        r = q.key.split(".")[1]
+        flag = " ⚠️" if q.after > q.hard else ""
+        rows.append(f"| {code(q.namespace + '/' + q.name)} | {q.key} | {in_unit(r, q.before)} → {in_unit(r, q.after)}{flag} | {in_unit(r, q.hard)} |")
+    return ["#### Quota headroom", ""] + rows + [""]
+
+
 def over_budget_sentences(plan: Plan) -> list[str]:
     out = []
     for n in list(plan.nodes) + [plan.cluster]:
@@ -276,10 +289,23 @@ def summary_counts(plan: Plan) -> str:
     skipped = [d for d in plan.by_status(SKIPPED) if d.reason != OUTSIDE_NAMESPACES]
     return (
         f"{len(sel)} change(s) selected ({up} upsize(s), {len(sel) - up} downsize(s)); "
-        f"{len(plan.by_status(BLOCKED))} blocked by capacity, {len(plan.by_status(OVER_CAP))} waiting for a later PR, "
+        f"{len(plan.by_status(BLOCKED))} blocked by capacity or quota, {len(plan.by_status(OVER_CAP))} waiting for a later PR, "
         f"{len(plan.by_status(REPORT_ONLY))} report-only, {len(skipped)} skipped, "
         f"{len(plan.by_status(UNCHANGED))} already right."
     )
+
+
+# A change whose file the patch refused (its read-back failed) is taken out of the plan with this reason.
+REFUSED_PREFIX = "could not patch "
+
+
+def refused_lines(refused: Sequence[tuple[str, str]]) -> list[str]:
+    """One line per refused file: which file, why, and the changes taken out with it (not in this PR)."""
+    by_reason: dict[str, list[str]] = {}
+    for ref, why in refused:
+        by_reason.setdefault(why[len(REFUSED_PREFIX):], []).append(ref)
+    return [f"- {escape(why, quote=False)} — taken out of this PR: {', '.join(code(r) for r in refs)}"
+            for why, refs in by_reason.items()]
 
 
 def render_pr_body(
@@ -311,6 +337,8 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
         legend = ["step: the max step per run limited this value (later runs continue)"]
         if any(d.recommendation.urgent for d in sel):
             legend.insert(0, "🚑 memory upsize for a container that restarted or was OOM-killed: goes first")
+        if any(s.name == "LimitRange" for d in sel for s in d.recommendation.steps):
+            legend.append("LimitRange: held within the namespace's LimitRange (see *Why*)")
         if any(d.recommendation.warnings for d in sel):
             legend.append("⚠️ see *Review before merging*")
         out += ["; ".join(legend) + ".", ""]
@@ -323,6 +351,7 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
             out += [f"Rationale for {len(sel) - len(shown)} more change(s) is in report.json and the step summary" + (f" ({details_url})" if details_url else "") + ".", ""]
     out += files_section(files)
     out += ["### Node fit", ""] + node_table(plan.nodes, plan.cluster) + [""]
+    out += quota_table(plan)
     out += [f"#### {CHART_TITLE}", "", node_charts({"nodes": nodes_dicts(plan.nodes)}), ""]
     if node_pool_note:
         out += [node_pool_note, ""]
@@ -333,7 +362,7 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
         items = plan.by_status(status)
         if items and list_limit != 0:
             out += [f"### {title}", ""] + compact_table(items, list_limit) + [""]
-    skipped = [d for d in plan.by_status(SKIPPED) if d.reason != OUTSIDE_NAMESPACES]
+    skipped = [d for d in plan.by_status(SKIPPED) if d.reason != OUTSIDE_NAMESPACES and not d.reason.startswith(REFUSED_PREFIX)]
     if skipped and list_limit != 0:
         out += ["### Skipped", ""] + _list(skipped, list_limit) + [""]
     outside = [d for d in plan.by_status(SKIPPED) if d.reason == OUTSIDE_NAMESPACES]
@@ -344,6 +373,10 @@ def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, nod
         names = [code(d.key) for d in right]
         cap = 30 if list_limit is None else list_limit
         out += ["### Already right", "", ", ".join(names[:cap]) + (f" and {len(names) - cap} more" if len(names) > cap else "") + ".", ""]
+    refused = [(ref, why) for ref, why in unmapped if why.startswith(REFUSED_PREFIX)]
+    unmapped = [(ref, why) for ref, why in unmapped if not why.startswith(REFUSED_PREFIX)]
+    if refused:
+        out += ["### Could not patch", ""] + refused_lines(refused) + [""]
     if unmapped:
         out += ["### Not found in Git", ""] + [f"- {code(ref)} — {escape(why, quote=False)}" for ref, why in (unmapped if list_limit is None else unmapped[: list_limit or 0])] + [""]
     if plan.unknown_nodes:

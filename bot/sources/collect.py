@@ -9,6 +9,7 @@ summed, coverage is the longest any pod was seen, throttling the worst pod's.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,9 +18,15 @@ from typing import Any, Callable
 
 from bot.duration import parse_duration
 from bot.model import (
-    Container, HelmReleaseRef, Hpa, Node, PendingPod, Percentiles, Pod, Resources, ResourceSpec, Snapshot, Usage, Workload,
+    Container, FluxRef, FluxStatus, HelmReleaseRef, Hpa, LimitRange, Node, PendingPod, Percentiles, Pod, ResourceQuota, Resources,
+    ResourceSpec, Rollout, Snapshot, Usage, Vpa, Workload,
 )
-from bot.sources.prometheus import PrometheusClient, Scope, SourceError, cluster_queries, usage_queries
+from bot.engine.guards import SKIP_KEY
+from bot.snapshot import limit_range, quota_values
+from bot.sources.batch import BY_NAMESPACE, BY_PODS, WHOLE, Runner
+from bot.sources.prometheus import (
+    CPU, PrometheusClient, Scope, SourceError, cluster_queries, guard_queries, probe_method, usage_queries,
+)
 
 Key = tuple[str, str, str]  # namespace, pod, container
 
@@ -32,7 +39,7 @@ def _vector(result: list[dict[str, Any]], *labels: str) -> dict[tuple, float]:
             value = float(r["value"][1])
         except (KeyError, IndexError, TypeError, ValueError):
             continue
-        if value != value:  # NaN (0/0 throttling on an idle container)
+        if not math.isfinite(value):  # NaN (0/0 throttling on an idle container), ±Inf (a broken exporter)
             continue
         out[tuple(metric.get(l, "") for l in labels)] = value
     return out
@@ -58,6 +65,22 @@ class Shape:
     init: frozenset = frozenset()  # (namespace, pod, container) that are init containers
     pending: tuple[PendingPod, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    # For the cluster guards; None: not collected (no permission), so kube-state-metrics may fill in.
+    limit_ranges: tuple[LimitRange, ...] | None = None
+    quotas: tuple[ResourceQuota, ...] | None = None
+    vpas: tuple[Vpa, ...] = ()
+    flux: tuple[FluxStatus, ...] = ()
+    meta: dict[tuple[str, str, str], "WorkloadMeta"] = field(default_factory=dict)  # (namespace, kind, name) →
+
+
+@dataclass
+class WorkloadMeta:
+    """What a workload object (not its pods) says: labels, rightsizer.io annotations, its Kustomization, its rollout."""
+
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    kustomization: FluxRef | None = None
+    rollout: Rollout | None = None
 
 
 def _owners(res: dict[str, list]) -> dict[tuple[str, str], _Owner]:
@@ -85,30 +108,105 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
     at = at if at is not None else time.time()
     say = progress or (lambda _m: None)
     started = time.monotonic()
-    queries = usage_queries(scope) if cluster else {**usage_queries(scope), **cluster_queries(scope)}
+    runner = Runner(client, at, say)
     res: dict[str, list] = {}
-    for name, q in queries.items():
-        res[name] = client.query(q, at)
-        say(f"{name}: {len(res[name])} series ({time.monotonic() - started:.1f}s)")
+    if cluster is None:
+        # kube-state-metrics first: without it there is nothing to size, and the usage queries are the slow part.
+        res.update(runner.run(_splittable(cluster_queries, scope, CLUSTER_SPLIT), scope, started))
+        if not res["allocatable"]:
+            raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
+    method = probe_method(client, scope, at)
+    say(f"CPU from {method.cpu_rule or 'rate(' + CPU + '[5m])'}; "
+        + (f"cAdvisor scraped every {method.scrape_interval:g}s" if method.scrape_interval else "scrape interval unknown: coverage counted in steps"))
+    res.update(runner.run(_splittable(lambda s: usage_queries(s, method), scope, {}), scope, started))
     if cluster is not None:
         shape = cluster()
         say(f"cluster: {len(shape.nodes)} nodes, {len(shape.pods_now)} pods from the Kubernetes API")
+        _guard_objects_from_ksm(client, scope, at, shape, say)
     else:
-        if not res["allocatable"]:
-            raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
         shape = shape_from_ksm(res)
     if not res["memory.max"]:
         raise SourceError("no container_memory_working_set_bytes series in the window: is cAdvisor scraped?")
     for w in shape.warnings:
         say(f"warning: {w}")
-    return _assemble(res, shape, scope, at)
+    return _drop_forged_names(_assemble(res, shape, scope, at, method.scrape_interval), say)
+
+
+def _drop_forged_names(snap: Snapshot, say: Callable[[str], None]) -> Snapshot:
+    """Label values are whatever a series says: a workload whose namespace, name or container is not
+    a name the API server allows (a forged or relabelled series) is left out, with a warning, so one
+    such series neither breaks the snapshot nor reaches the PR's Markdown."""
+    from dataclasses import replace
+
+    from bot.snapshot import is_kubernetes_name
+
+    kept = []
+    for w in snap.workloads:
+        names = (w.namespace, w.name, *(c.name for c in w.containers))
+        if all(is_kubernetes_name(n) for n in names):
+            hr = w.helm_release
+            if hr is not None and not (is_kubernetes_name(hr.name) and is_kubernetes_name(hr.namespace)):
+                hr = None
+            kept.append(replace(w, helm_release=hr, pods=tuple(p for p in w.pods if is_kubernetes_name(p.name)
+                                                               and (p.node is None or is_kubernetes_name(p.node)))))
+        else:
+            say(f"warning: left out {w.kind} {w.namespace!r}/{w.name!r}: not a Kubernetes name (a forged or relabelled series?)")
+    nodes = tuple(n for n in snap.nodes if is_kubernetes_name(n.name))
+    pending = tuple(p for p in snap.pending_pods if is_kubernetes_name(p.namespace) and is_kubernetes_name(p.name))
+    return replace(snap, workloads=tuple(kept), nodes=nodes, pending_pods=pending)
+
+
+# kube-state-metrics queries whose series lack a `pod` label split by namespace only; node series not at all.
+CLUSTER_SPLIT = {"allocatable": WHOLE, "node_labels": WHOLE, "rs_owner": BY_NAMESPACE, "job_owner": BY_NAMESPACE,
+                 "workload_labels": BY_NAMESPACE, "limitranges": BY_NAMESPACE, "resourcequotas": BY_NAMESPACE}
+
+
+def _splittable(build_all: Callable[[Scope], dict[str, str]], scope: Scope, depth: dict[str, int]):
+    """name → (the query for a given scope, how far it may be split)."""
+    return {name: ((lambda s, n=name: build_all(s)[n]), depth.get(name, BY_PODS)) for name in build_all(scope)}
+
+
+def _guard_objects_from_ksm(client: PrometheusClient, scope: Scope, at: float, shape: Shape, say: Callable[[str], None]) -> None:
+    """LimitRanges and quotas the API would not list (no permission), from kube-state-metrics where it has them."""
+    queries = guard_queries(scope)
+    if shape.limit_ranges is None:
+        shape.limit_ranges = limit_ranges_from_ksm(client.query(queries["limitranges"], at))
+        say(f"limitranges: {len(shape.limit_ranges)} from kube-state-metrics")
+    if shape.quotas is None:
+        shape.quotas = quotas_from_ksm(client.query(queries["resourcequotas"], at))
+        say(f"resourcequotas: {len(shape.quotas)} from kube-state-metrics")
+
+
+def limit_ranges_from_ksm(result: list[dict[str, Any]]) -> tuple[LimitRange, ...]:
+    """kube_limitrange{namespace, limitrange, type, resource, constraint}: cores or bytes, or a ratio."""
+    items: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = {}
+    for (ns, name, kind, resource, constraint), value in sorted(_vector(result, "namespace", "limitrange", "type", "resource", "constraint").items()):
+        if resource in ("cpu", "memory") and constraint in ("min", "max", "default", "defaultRequest", "maxLimitRequestRatio"):
+            text = f"{value:g}" if constraint == "maxLimitRequestRatio" or resource == "cpu" else str(int(value))
+            items.setdefault((ns, name), {}).setdefault(kind, {}).setdefault(constraint, {})[resource] = text
+    return tuple(limit_range(ns, name, [{"type": kind, **spec} for kind, spec in sorted(kinds.items())])
+                 for (ns, name), kinds in sorted(items.items()))
+
+
+def quotas_from_ksm(result: list[dict[str, Any]]) -> tuple[ResourceQuota, ...]:
+    """kube_resourcequota{namespace, resourcequota, resource, type="hard"|"used"}: cores or bytes."""
+    found: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+    for (ns, name, resource, kind), value in sorted(_vector(result, "namespace", "resourcequota", "resource", "type").items()):
+        if kind in ("hard", "used"):
+            text = f"{value:g}" if resource.endswith("cpu") else str(int(value))
+            found.setdefault((ns, name), {"hard": {}, "used": {}})[kind][resource] = text
+    return tuple(ResourceQuota(ns, name, quota_values(v["hard"]), quota_values(v["used"])) for (ns, name), v in sorted(found.items()) if v["hard"])
 
 
 def shape_from_ksm(res: dict[str, list]) -> Shape:
     helm = {}
+    meta: dict[tuple[str, str, str], WorkloadMeta] = {}
     for r in res["workload_labels"]:
         m = r["metric"]
         name = m.get("deployment") or m.get("statefulset") or m.get("daemonset")
+        kind = "Deployment" if m.get("deployment") else "StatefulSet" if m.get("statefulset") else "DaemonSet"
+        if name and m.get("label_rightsizer_io_skip"):
+            meta[(m.get("namespace", ""), kind, name)] = WorkloadMeta(labels={SKIP_KEY: m["label_rightsizer_io_skip"]})
         if name and m.get("label_helm_toolkit_fluxcd_io_name"):
             helm[(m.get("namespace", ""), name)] = HelmReleaseRef(
                 m["label_helm_toolkit_fluxcd_io_name"], m.get("label_helm_toolkit_fluxcd_io_namespace") or m.get("namespace", ""))
@@ -125,11 +223,15 @@ def shape_from_ksm(res: dict[str, list]) -> Shape:
         pods_now=_vector(res["pod_info"], "namespace", "pod", "node"),
         helm=helm,
         nodes=nodes,
+        limit_ranges=limit_ranges_from_ksm(res["limitranges"]),
+        quotas=quotas_from_ksm(res["resourcequotas"]),
+        meta=meta,
     )
 
 
-def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Snapshot:
-    step = parse_duration(scope.resolution)
+def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float, interval: float | None = None) -> Snapshot:
+    step = interval or parse_duration(scope.resolution)  # coverage counts samples, or else subquery steps
+    window = parse_duration(scope.window)
     sig = {name: _vector(res[name], "namespace", "pod", "container") for name in res if name.startswith(("cpu.", "memory.")) or name in ("coverage", "restarts", "oom", "throttled")}
     owners, req, lim, pods_now, helm = shape.owners, shape.requests, shape.limits, shape.pods_now, shape.helm
 
@@ -142,12 +244,20 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Sn
             continue  # a pod kube-state-metrics never saw: cannot tell its workload
         by_workload[(ns, owner.kind, owner.name)][c].append((ns, pod, c))
 
+    # The pods that exist now, by workload: one pass (looking them up per workload was quadratic).
+    now_by_workload: dict[tuple[str, str, str], set[tuple[str, str]]] = defaultdict(set)
+    for pns, pod, node in pods_now:
+        owner = owners.get((pns, pod))
+        if owner is not None:
+            now_by_workload[(pns, owner.kind, owner.name)].add((pod, node))
+
     workloads = []
     for (ns, kind, name), containers in sorted(by_workload.items()):
-        current_pods = sorted({(pod, node) for (pns, pod, node) in pods_now if pns == ns and owners.get((ns, pod)) and owners[(ns, pod)].name == name and owners[(ns, pod)].kind == kind})
+        current_pods = sorted(now_by_workload.get((ns, kind, name), ()))
+        current_names = {p for p, _ in current_pods}
         built = []
         for cname, pkeys in sorted(containers.items()):
-            live = [k for k in pkeys if any(k[1] == p for p, _ in current_pods)] or pkeys
+            live = [k for k in pkeys if k[1] in current_names] or pkeys
 
             def pick(table, resource):
                 vals = [table.get((*k, resource)) for k in live]
@@ -171,16 +281,18 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Sn
                     Resources(None if cpu_lim is None else round(cpu_lim * 1000), None if mem_lim is None else round(mem_lim)),
                 ),
                 usage=Usage(cpu=pct("cpu"), memory=pct("memory")),
-                coverage_seconds=max((sig["coverage"].get(k, 0) for k in pkeys), default=0) * step,
+                coverage_seconds=min(window, max((sig["coverage"].get(k, 0) for k in pkeys), default=0) * step),
                 restarts=int(round(sum(sig["restarts"].get(k, 0) for k in pkeys))),
                 oom_kills=int(sum(1 for k in pkeys if sig["oom"].get(k, 0) >= 1)),
                 cpu_throttled_ratio=max(throttled) if throttled else None,
                 init=any(k in shape.init for k in pkeys),
             ))
+        meta = shape.meta.get((ns, kind, name)) or WorkloadMeta()
         workloads.append(Workload(
             kind=kind, namespace=ns, name=name, replicas=max(1, len(current_pods)), containers=tuple(built),
             pods=tuple(Pod(p, node or None) for p, node in current_pods), helm_release=helm.get((ns, name)),
             hpa=shape.hpas.get((ns, kind, name)),
+            labels=meta.labels, annotations=meta.annotations, kustomization=meta.kustomization, rollout=meta.rollout,
         ))
     nodes = shape.nodes
     return Snapshot(
@@ -192,4 +304,8 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float) -> Sn
         workloads=tuple(workloads),
         pending_pods=shape.pending,
         cluster=scope.cluster[1] if scope.cluster else None,
+        limit_ranges=shape.limit_ranges or (),
+        resource_quotas=shape.quotas or (),
+        vpas=shape.vpas,
+        flux=shape.flux,
     )

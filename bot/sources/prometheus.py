@@ -3,14 +3,18 @@ usage queries: one query per signal for the whole cluster, never one per contain
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
+from bot.duration import parse_duration
 from bot.errors import RunError
-from bot.sources.promql import matchers
+from bot.sources.promql import label_name, matchers
 
 
 class SourceError(RunError):
@@ -30,6 +34,7 @@ class PrometheusConfig:
     retries: int = 3
     backoff: float = 0.5
     budget: float = 300.0  # seconds for the whole collection
+    concurrency: int = 4  # queries in flight at once: a few, so one slow signal does not serialise the rest
     cluster: tuple[str, str] | None = None  # (label, value) on a central multi-cluster backend
 
 
@@ -44,65 +49,189 @@ class PrometheusClient:
             self.session.headers["Authorization"] = f"Bearer {cfg.token}"
         elif cfg.username:
             self.session.auth = (cfg.username, cfg.password or "")
-        self.session.verify = False if cfg.insecure else (cfg.ca_file or True)
+        # Passed with every request, not set on the session: requests lets REQUESTS_CA_BUNDLE /
+        # CURL_CA_BUNDLE override session.verify, but never an explicit per-request verify.
+        self.verify: bool | str = False if cfg.insecure else (cfg.ca_file or True)
+        if cfg.insecure:
+            # urllib3 warns on every request; say it once, ourselves.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            self.progress(f"warning: TLS certificates of {self._where()} are not verified (--prometheus-insecure)")
         self.started = time.monotonic()
         self.queries = 0
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def stop(self) -> None:
+        """Another query failed: the collection is over, send nothing more."""
+        self._stopped = True
 
     def _left(self) -> float:
         return self.cfg.budget - (time.monotonic() - self.started)
 
     def query(self, promql: str, at: float) -> list[dict[str, Any]]:
         """An instant query; the result vector. Retries 5xx and timeouts with backoff, within the budget."""
-        url = self.cfg.url.rstrip("/") + "/api/v1/query"
+        body = self._call("/api/v1/query", {"query": promql, "time": f"{at:.3f}"})
+        data = body.get("data") or {}
+        if data.get("resultType") != "vector":
+            raise SourceError(f"expected a vector result, got {data.get('resultType')}")
+        return data.get("result") or []
+
+    def accepts(self, promql: str, at: float) -> bool:
+        """Whether the server evaluates this query at all (a dialect probe): a refusal is False, not an error."""
+        try:
+            self.query(promql, at)
+        except TooBig:
+            raise
+        except SourceError as exc:
+            if str(exc).startswith("Prometheus error:"):
+                return False
+            raise
+        return True
+
+    def label_values(self, label: str, match: tuple[str, ...], start: float, end: float) -> list[str]:
+        """Values of ``label`` on series matching any of ``match`` in [start, end]: an index lookup, no samples read."""
+        body = self._call(f"/api/v1/label/{label_name(label)}/values",
+                          {"match[]": list(match), "start": f"{start:.3f}", "end": f"{end:.3f}"}, method="GET")
+        return sorted(str(v) for v in body.get("data") or [])
+
+    def _call(self, path: str, params: dict[str, Any], method: str = "POST") -> dict[str, Any]:
+        url = self.cfg.url.rstrip("/") + path
         last = "no attempt"
         for attempt in range(self.cfg.retries + 1):
+            if self._stopped:
+                raise SourceError("collection stopped")
             if self._left() <= 0:
                 raise SourceError(f"Prometheus collection ran out of its {self.cfg.budget:g}s budget ({last})")
-            try:
+            with self._lock:
                 self.queries += 1
-                resp = self.session.post(url, data={"query": promql, "time": f"{at:.3f}"},
-                                         timeout=min(self.cfg.timeout, max(1.0, self._left())))
+            timeout = min(self.cfg.timeout, max(1.0, self._left()))
+            try:
+                if method == "POST":
+                    resp = self.session.post(url, data=params, timeout=timeout, verify=self.verify)
+                else:
+                    resp = self.session.get(url, params=params, timeout=timeout, verify=self.verify)
+            except requests.exceptions.SSLError as exc:
+                raise SourceError(_tls_failure(self._where(), exc)) from None
             except requests.Timeout:
-                last = f"timed out after {self.cfg.timeout:g}s"
+                last = f"timed out after {self.cfg.timeout:g}s (--prometheus-timeout)"
             except requests.ConnectionError:
                 last = f"cannot connect to {self._where()}"
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+                last = f"the answer from {self._where()} was cut off ({type(exc).__name__})"
+            except requests.RequestException as exc:
+                # Anything else requests can raise is not worth retrying; one line, no traceback.
+                raise SourceError(f"request to {self._where()} failed: {type(exc).__name__}") from None
             else:
                 if resp.status_code < 500 and resp.status_code != 429:
-                    return self._result(resp)
+                    return self._body(resp)
+                refused = self._too_big(resp)
+                if refused:
+                    raise TooBig(refused)
                 last = f"HTTP {resp.status_code} from {self._where()}"
             if attempt < self.cfg.retries:
                 time.sleep(min(self.cfg.backoff * 2**attempt, max(0.0, self._left())))
         raise SourceError(f"Prometheus query failed: {last}")
 
     def _where(self) -> str:
-        # The URL without credentials someone may have put in it.
-        from urllib.parse import urlsplit
+        return safe_url(self.cfg.url)
 
-        parts = urlsplit(self.cfg.url)
-        return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    def _too_big(self, resp: requests.Response) -> str | None:
+        """The server's words when it refused a query for its size (samples, series, bytes), else None."""
+        if resp.status_code == 413:
+            return "response too large (HTTP 413)"
+        text = resp.text[:4000]
+        if not any(p in text for p in TOO_BIG):
+            return None
+        try:
+            text = str(resp.json().get("error") or text)  # the server's sentence, without the JSON around it
+        except (ValueError, AttributeError):
+            pass
+        return " ".join(text.split())[:300]
 
-    def _result(self, resp: requests.Response) -> list[dict[str, Any]]:
+    def _body(self, resp: requests.Response) -> dict[str, Any]:
         if resp.status_code in (401, 403):
             raise SourceError(f"Prometheus at {self._where()} refused the credentials (HTTP {resp.status_code})")
+        refused = self._too_big(resp) if resp.status_code != 200 else None
+        if refused:
+            raise TooBig(refused)
         try:
             body = resp.json()
         except ValueError:
             raise SourceError(f"Prometheus at {self._where()} did not answer JSON (HTTP {resp.status_code})") from None
-        if body.get("status") != "success":
+        if not isinstance(body, dict) or body.get("status") != "success":
+            body = body if isinstance(body, dict) else {}
             raise SourceError(f"Prometheus error: {body.get('errorType', '?')}: {body.get('error', '?')}"[:500])
         if body.get("warnings"):
             # Thanos/Mimir say "partial response" here: a plan on half the data is worse than none.
             raise SourceError("Prometheus returned a partial result: " + "; ".join(map(str, body["warnings"]))[:500])
-        data = body.get("data") or {}
-        if data.get("resultType") != "vector":
-            raise SourceError(f"expected a vector result, got {data.get('resultType')}")
-        return data.get("result") or []
+        return body
+
+
+# How Prometheus, VictoriaMetrics, Thanos and Mimir word a refusal to answer a query this large.
+TOO_BIG = (
+    "too many samples",                 # Prometheus --query.max-samples
+    "maxSamplesPerQuery", "maxSamplesPerSeries", "maxUniqueTimeseries", "maxSeries",  # VictoriaMetrics
+    "exceeded the maximum",             # Mimir / Cortex limits
+    "response is too large", "response too large", "too many series", "max-fetched-",
+)
+
+
+class TooBig(SourceError):
+    """The backend refused the query for its size: split it and ask again."""
+
+
+def _tls_failure(where: str, exc: Exception) -> str:
+    text = str(exc)
+    for key in ("CERTIFICATE_VERIFY_FAILED", "self-signed certificate", "self signed certificate",
+                "certificate has expired", "unable to get local issuer certificate", "ostname mismatch",
+                "doesn't match"):
+        if key in text:
+            return (f"TLS certificate of {where} not accepted (certificate: {key.replace('_', ' ').lower()}): "
+                    "give its CA with --prometheus-ca FILE")
+    return f"TLS handshake with {where} failed (is it an https endpoint?): {' '.join(text.split())[:200]}"
+
+
+def safe_url(url: str) -> str:
+    """The URL's scheme, host and port: what errors may show (never a user, password or query string)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
+
+
+def check_url(url: str) -> str | None:
+    """Why this --prometheus-url cannot be used, or None. Never repeats credentials it may hold."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "must start with http:// or https:// (e.g. http://prometheus:9090)"
+    if parts.username is not None or parts.password is not None:
+        return (f"holds credentials: give {safe_url(url)} and put them in RIGHTSIZER_PROMETHEUS_USERNAME / "
+                "RIGHTSIZER_PROMETHEUS_PASSWORD (the URL is printed in logs)")
+    if not parts.hostname:
+        return "has no host name"
+    try:
+        parts.port
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
+    return None
 
 
 # --- the queries ---------------------------------------------------------------------
 
 GROUP = "namespace, pod, container"
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+CADVISOR = ('container!=""', 'container!="POD"', 'image!=""')
+MEMORY = "container_memory_working_set_bytes"
+CPU = "container_cpu_usage_seconds_total"
+# kube-prometheus-stack's per-container CPU recording rules: stored rates, no rate() to evaluate.
+CPU_RULES = (
+    "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m",
+    "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate",
+)
+MAX_STEP = 60  # seconds: the CPU max looks at the 5-minute rate every minute, not every `resolution`
+WARMUP = "5m"  # a rate counts only once its series is this old: a full window, no 1-minute rates at its start
 
 
 @dataclass(frozen=True)
@@ -111,33 +240,105 @@ class Scope:
     resolution: str
     namespaces: tuple[str, ...] = ()
     cluster: tuple[str, str] | None = None
+    pods: tuple[str, ...] = ()  # set only when a query too large for the server is split
 
     def selector(self, *fixed: str, namespaced: bool = True) -> str:
         equal = {self.cluster[0]: self.cluster[1]} if self.cluster else {}
-        return matchers(equal=equal, any_of={"namespace": self.namespaces if namespaced else ()}, extra=fixed)
+        any_of = {"namespace": self.namespaces, "pod": self.pods} if namespaced else {}
+        return matchers(equal=equal, any_of=any_of, extra=fixed)
+
+    def narrowed(self, namespaces: tuple[str, ...] | None = None, pods: tuple[str, ...] = ()) -> "Scope":
+        return replace(self, namespaces=self.namespaces if namespaces is None else namespaces, pods=pods)
 
 
-def usage_queries(s: Scope) -> dict[str, str]:
-    """Signal name → PromQL. The count is fixed: it does not depend on how many containers there are."""
-    cadv = s.selector('container!=""', 'container!="POD"', 'image!=""')
-    cpu = f"sum by ({GROUP}) (rate(container_cpu_usage_seconds_total{cadv}[5m]))"
-    mem = f"max by ({GROUP}) (container_memory_working_set_bytes{cadv})"
+@dataclass(frozen=True)
+class Method:
+    """How this backend is best asked, found by a few probes before the usage queries."""
+
+    cpu_rule: str | None = None  # one of CPU_RULES when it covers every container, else None (rate() it is)
+    scrape_interval: float | None = None  # seconds between cAdvisor samples; None: count subquery steps instead
+    # VictoriaMetrics divides a rate by the time its samples span, so at a series' first samples the
+    # "5-minute" rate is a 1-minute one (Prometheus divides by the whole 5 minutes: no inflation there).
+    warmup: bool = False
+
+
+def max_step(resolution: str) -> str:
+    step = parse_duration(resolution)
+    return resolution if step <= MAX_STEP else f"{MAX_STEP}s"
+
+
+def cpu_rate(s: Scope, method: Method) -> str:
+    """The per-series 5-minute CPU rate; with ``method.warmup``, only once the series has WARMUP of history
+    (the guard costs a set operation at every step: several times the rate itself, so only where needed)."""
+    if method.cpu_rule is None:
+        raw = f"{CPU}{s.selector(*CADVISOR)}"
+        value = f"rate({raw}[5m])"
+    else:
+        raw = f"{method.cpu_rule}{s.selector()}"
+        # a 5-minute mean of recorded irates is the 5-minute rate
+        value = raw if method.cpu_rule.endswith("rate5m") else f"avg_over_time({raw}[5m])"
+    return f"({value} and {raw} offset {WARMUP})" if method.warmup else value
+
+
+def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
+    """Signal name → PromQL. The count is fixed: it does not depend on how many containers there are.
+
+    Each statistic is computed per raw series and only then reduced ``max by`` the container's labels:
+    an aggregation inside a subquery is evaluated again at every step, and was most of the cost."""
+    W, R = s.window, s.resolution
+    cpu = cpu_rate(s, method)
+    mem = f"{MEMORY}{s.selector(*CADVISOR)}"
     q: dict[str, str] = {}
     for name, phi in QUANTILES.items():
-        q[f"cpu.{name}"] = f"quantile_over_time({phi}, ({cpu})[{s.window}:{s.resolution}])"
-        q[f"memory.{name}"] = f"quantile_over_time({phi}, ({mem})[{s.window}:{s.resolution}])"
-    q["cpu.max"] = f"max_over_time(({cpu})[{s.window}:{s.resolution}])"
-    q["memory.max"] = f"max_over_time(({mem})[{s.window}:{s.resolution}])"
-    q["coverage"] = f"count_over_time(({mem})[{s.window}:{s.resolution}])"
+        q[f"cpu.{name}"] = f"max by ({GROUP}) (quantile_over_time({phi}, {cpu}[{W}:{R}]))"
+        q[f"memory.{name}"] = f"max by ({GROUP}) (quantile_over_time({phi}, {mem}[{W}:{R}]))"
+    q["cpu.max"] = f"max by ({GROUP}) (max_over_time({cpu}[{W}:{max_step(R)}]))"
+    q["memory.max"] = f"max by ({GROUP}) (max_over_time({mem}[{W}]))"  # every stored sample
+    if method.scrape_interval:
+        q["coverage"] = f"max by ({GROUP}) (count_over_time({mem}[{W}]))"  # samples × the scrape interval
+    else:
+        q["coverage"] = f"max by ({GROUP}) (count_over_time({mem}[{W}:{R}]))"  # steps × the resolution
+    cadv = s.selector(*CADVISOR)
     ksm = s.selector()
-    q["restarts"] = f"max by ({GROUP}) (increase(kube_pod_container_status_restarts_total{ksm}[{s.window}]))"
+    q["restarts"] = f"max by ({GROUP}) (increase(kube_pod_container_status_restarts_total{ksm}[{W}]))"
     oom = s.selector('reason="OOMKilled"')
-    q["oom"] = f"max by ({GROUP}) (max_over_time(kube_pod_container_status_last_terminated_reason{oom}[{s.window}]))"
+    q["oom"] = f"max by ({GROUP}) (max_over_time(kube_pod_container_status_last_terminated_reason{oom}[{W}]))"
     q["throttled"] = (
-        f"sum by ({GROUP}) (increase(container_cpu_cfs_throttled_periods_total{cadv}[{s.window}]))"
-        f" / sum by ({GROUP}) (increase(container_cpu_cfs_periods_total{cadv}[{s.window}]))"
+        f"sum by ({GROUP}) (increase(container_cpu_cfs_throttled_periods_total{cadv}[{W}]))"
+        f" / sum by ({GROUP}) (increase(container_cpu_cfs_periods_total{cadv}[{W}]))"
     )
     return q
+
+
+def probe_method(client: "PrometheusClient", s: Scope, at: float) -> Method:
+    """Which CPU source covers every container, the cAdvisor scrape interval (median over series), and
+    whether the backend speaks MetricsQL (VictoriaMetrics: rates need the warm-up guard)."""
+    start = at - parse_duration(s.window) + parse_duration(s.resolution)
+    containers = client.query(f"count(count by ({GROUP}) ({CPU}{s.selector(*CADVISOR)}))", at)
+    want = float(containers[0]["value"][1]) if containers else 0.0
+    rule = None
+    for name in CPU_RULES:
+        have = client.query(f"count({name}{s.selector()})", at)
+        if want and have and float(have[0]["value"][1]) >= want and client.query(f"count({name}{s.selector()})", start):
+            rule = name
+            break
+    # Samples in the hour before the last one, for series that existed all along: a half-open hour on either
+    # range semantics ([t-2h, t-1h) or (t-2h, t-1h]), so exactly 3600/interval samples whatever the alignment.
+    mem = f"{MEMORY}{s.selector(*CADVISOR)}"
+    per_hour = client.query(f"quantile(0.5, (count_over_time({mem}[2h]) - count_over_time({mem}[1h])) and {mem} offset 2h)", at)
+    n = float(per_hour[0]["value"][1]) if per_hour else 0.0
+    interval = 3600.0 / n if n >= 1 and parse_duration(s.window) >= 2 * 3600 else None
+    metricsql = client.accepts("1 default 2", at)  # MetricsQL's `default` operator: a PromQL parse error elsewhere
+    return Method(cpu_rule=rule, scrape_interval=interval, warmup=metricsql)
+
+
+def guard_queries(s: Scope) -> dict[str, str]:
+    """kube-state-metrics series for the cluster guards (LimitRanges and quotas)."""
+    sel = s.selector()
+    return {
+        "limitranges": f"max by (namespace, limitrange, type, resource, constraint) (kube_limitrange{sel})",
+        "resourcequotas": f"max by (namespace, resourcequota, resource, type) (kube_resourcequota{sel})",
+    }
 
 
 def cluster_queries(s: Scope) -> dict[str, str]:
@@ -154,7 +355,9 @@ def cluster_queries(s: Scope) -> dict[str, str]:
         "requests": f"max by (namespace, pod, container, resource) (kube_pod_container_resource_requests{sel})",
         "limits": f"max by (namespace, pod, container, resource) (kube_pod_container_resource_limits{sel})",
         "workload_labels": (
-            f"max by (namespace, deployment, statefulset, daemonset, label_helm_toolkit_fluxcd_io_name, label_helm_toolkit_fluxcd_io_namespace) "
+            f"max by (namespace, deployment, statefulset, daemonset, label_helm_toolkit_fluxcd_io_name, label_helm_toolkit_fluxcd_io_namespace, "
+            f"label_rightsizer_io_skip) "
             f"({{__name__=~\"kube_deployment_labels|kube_statefulset_labels|kube_daemonset_labels\"{',' + sel[1:-1] if sel != '{}' else ''}}})"
         ),
+        **guard_queries(s),
     }

@@ -1,4 +1,7 @@
-"""python -m tests.bench quality | scale | queries   — the benchmarks behind docs/benchmarks.md."""
+"""python -m tests.bench quality [--traces DIR] | tune | scale | queries   — the benchmarks behind docs/benchmarks.md.
+
+quality --traces DIR: any directory of traces in the Bitbrains GWA-T-12 format (../shared/traces/README.md);
+the default is the shared August traces. Results go to tests/bench/results/ only for the default traces."""
 
 from __future__ import annotations
 
@@ -8,24 +11,54 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def main(argv: list[str]) -> int:
-    what = argv[0] if argv else "quality"
-    RESULTS.mkdir(exist_ok=True)
-    if what == "quality":
-        from tests.bench import quality
-        from tests.bench.traces import load_all
+def _quality(args: list[str]) -> int:
+    from tests.bench import quality
+    from tests.bench.traces import TRACES, TraceError, load_all
 
-        series, skipped = load_all()
-        results = quality.run(series)
-        text = f"{len(series)} series; skipped (no usable rows): {', '.join(skipped) or 'none'}\n\n" + quality.table(results)
-        dom = quality.dominated_by(results)
-        text += "\nbalanced dominated by: " + (", ".join(dom) if dom else "none") + "\n"
-        (RESULTS / "quality.md").write_text(text)
-        print(text)
+    folder, default = TRACES, True
+    if args[:1] == ["--traces"] and len(args) == 2:
+        folder, default = Path(args[1]), False
+    elif args:
+        print("usage: python -m tests.bench quality [--traces DIR]", file=sys.stderr)
+        return 2
+    if not folder.is_dir():
+        print(f"tests.bench: error: --traces {folder}: not a directory", file=sys.stderr)
+        return 2
+    try:
+        series, skipped = load_all(folder)
+    except TraceError as e:
+        print(f"tests.bench: error: {e}", file=sys.stderr)
+        return 2
+    skipped += [s.vm for s in series if not quality.scorable(s)]
+    series = [s for s in series if quality.scorable(s)]
+    if len(series) < 2:
+        print(f"tests.bench: error: --traces {folder}: fewer than 2 usable traces (*.csv in the GWA-T-12 format, 28 days each)", file=sys.stderr)
+        return 2
+    results = quality.run(series)
+    text = quality.report(series, skipped, results, str(folder))
+    print(text)
+    if default:
+        (RESULTS / "quality.md").write_text(text + "\n")
         try:
             quality.plot(results, RESULTS / "quality.png")
         except ImportError:
             print("(matplotlib not installed: pip install .[bench] for the plot)")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    what = argv[0] if argv else "quality"
+    RESULTS.mkdir(exist_ok=True)
+    if what == "quality":
+        return _quality(argv[1:])
+    if what == "tune":
+        from tests.bench import quality, tune
+        from tests.bench.traces import load_all
+
+        series = [s for s in load_all()[0] if quality.scorable(s)]
+        text = tune.main(series)
+        (RESULTS / "tune.md").write_text(text)
+        print(text)
         return 0
     if what == "scale":
         from tests.bench import scale
@@ -37,9 +70,15 @@ def main(argv: list[str]) -> int:
     if what == "queries":
         from tests.bench import queries
 
-        text = queries.main()
-        (RESULTS / "queries.md").write_text(text)
-        print(text)
+        # 100 / 1,000 / 10,000 containers with 2 h each, then 1,000 with a day each (where reading samples,
+        # not per-query overheads, is the cost); each lever alone; 20,000 containers at the sample limit.
+        # Each part printed as it ends: the whole run takes a while on a small machine.
+        parts: list[str] = []
+        for part in (queries.main, lambda: queries.main(sizes=(1000,), hours=24, header=False) + "\n",
+                     lambda: queries.levers() + "\n", queries.limits):
+            parts.append(part())
+            print(parts[-1], end="", flush=True)
+        (RESULTS / "queries.md").write_text("".join(parts))
         return 0
     print(__doc__)
     return 2

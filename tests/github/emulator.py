@@ -80,6 +80,30 @@ class Pull:
 
 
 @dataclass
+class Issue:
+    number: int
+    title: str
+    body: str
+    user: str
+    state: str = "open"
+    labels: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=_now)
+    updated_at: str = field(default_factory=_now)
+    closed_at: str | None = None
+
+
+@dataclass
+class RepoEvent:
+    """One entry of the repository's activity feed (``GET /repos/{owner}/{repo}/events``)."""
+
+    id: int
+    type: str
+    actor: str
+    payload: dict[str, Any]
+    created_at: str = field(default_factory=_now)
+
+
+@dataclass
 class Comment:
     id: int
     issue: int
@@ -108,6 +132,11 @@ class GitHubEmulator:
         self.tokens: dict[str, tuple[str, bool]] = {"ghs_actions_token": (BOT, True)}  # token -> (login, is_app)
         self.permissions: dict[str, str] = {}  # login -> admin|maintain|write|triage|read
         self.pulls: dict[int, Pull] = {}
+        self.issues: dict[int, Issue] = {}  # plain issues; PRs are issues too (see _issue)
+        self.events: list[RepoEvent] = []  # the activity feed, oldest first
+        # Roles that may edit an issue someone else opened: write and up (triage may not: it labels,
+        # closes and assigns). GitHub Apps with the issues permission may too.
+        self.issue_editors = ("write", "maintain", "admin")
         self.comments: dict[int, Comment] = {}
         self.reactions: list[tuple[int, str, str]] = []  # (comment id, content, by)
         self.verified: dict[str, bool] = {}
@@ -301,12 +330,74 @@ class GitHubEmulator:
     def _comment(self, c: Comment) -> dict[str, Any]:
         out = self._ex("issue-comment")
         out.update(id=c.id, node_id=f"IC_{c.id}", url=f"{self._repo_url()}/issues/comments/{c.id}",
-                   html_url=f"https://github.com/{self.owner}/{self.name}/pull/{c.issue}#issuecomment-{c.id}",
+                   html_url=f"https://github.com/{self.owner}/{self.name}/{'issues' if c.issue in self.issues else 'pull'}/{c.issue}#issuecomment-{c.id}",
                    issue_url=f"{self._repo_url()}/issues/{c.issue}", body=c.body, user=self.user(c.user),
                    created_at=c.created_at, updated_at=c.updated_at or c.created_at,
                    author_association="NONE" if c.user.endswith("[bot]") else "MEMBER")
         out.pop("pin", None)
         return out
+
+    def _issue_json(self, number: int) -> dict[str, Any]:
+        """An issue as GET /issues/{n} shows it; a PR shows as an issue with ``pull_request``."""
+        it = self._issue(number)
+        out = self._ex("issue")
+        url = f"{self._repo_url()}/issues/{number}"
+        out.update(
+            id=number * 11, node_id=f"I_{number}", url=url, repository_url=self._repo_url(),
+            labels_url=f"{url}/labels{{/name}}", comments_url=f"{url}/comments", events_url=f"{url}/events",
+            html_url=f"https://github.com/{self.owner}/{self.name}/issues/{number}", number=number,
+            state=it.state, title=it.title, body=it.body, user=self.user(it.user),
+            labels=[self._label(n) for n in it.labels], assignee=None, assignees=[], milestone=None,
+            locked=False, active_lock_reason=None, comments=sum(1 for c in self.comments.values() if c.issue == number),
+            created_at=it.created_at, updated_at=it.updated_at, closed_at=it.closed_at, closed_by=None,
+            author_association="NONE", state_reason=None,
+        )
+        for key in ("pull_request", "pinned_comment", "repository", "performed_via_github_app", "reactions",
+                    "sub_issues_summary", "issue_dependencies_summary", "type", "issue_field_values",
+                    "parent_issue_url", "draft", "timeline_url", "body_html", "body_text"):
+            out.pop(key, None)
+        if number in self.pulls:
+            out["html_url"] = f"https://github.com/{self.owner}/{self.name}/pull/{number}"
+            out["pull_request"] = {"url": f"{self._repo_url()}/pulls/{number}", "html_url": out["html_url"],
+                                   "diff_url": out["html_url"] + ".diff", "patch_url": out["html_url"] + ".patch",
+                                   "merged_at": None}
+        return out
+
+    def _actor(self, login: str) -> dict[str, Any]:
+        u = self.user(login)
+        return {"id": u["id"], "login": login, "display_login": login, "gravatar_id": "",
+                "url": u["url"], "avatar_url": u["avatar_url"]}
+
+    def _event_json(self, e: RepoEvent) -> dict[str, Any]:
+        return {"id": str(e.id), "type": e.type, "actor": self._actor(e.actor),
+                "repo": {"id": 1296269, "name": f"{self.owner}/{self.name}", "url": self._repo_url()},
+                "payload": e.payload, "public": False, "created_at": e.created_at}
+
+    def _edit_issue(self, number: int, body: dict[str, Any], login: str) -> dict[str, Any]:
+        it = self._issue(number)
+        role = self.permissions.get(login)
+        if login != it.user and not self.tokens_by_login.get(login, False) and role not in self.issue_editors:
+            raise HttpError(403, "Must have admin rights to Repository.")
+        old_body, old_title = it.body, it.title
+        if "title" in body:
+            it.title = str(body["title"])
+        if "body" in body:
+            it.body = body["body"] or ""
+        if body.get("state") in ("open", "closed"):
+            it.state = body["state"]
+            it.closed_at = _now() if it.state == "closed" else None
+        if "labels" in body:
+            it.labels = [l if isinstance(l, str) else l["name"] for l in body["labels"]]
+        it.updated_at = _now()
+        changes = {}
+        if it.body != old_body:
+            changes["body"] = {"from": old_body}
+        if it.title != old_title:
+            changes["title"] = {"from": old_title}
+        if changes:  # GitHub's IssuesEvent "edited": the actor and the previous body/title
+            self.events.append(RepoEvent(self._id(), "IssuesEvent", login,
+                                         {"action": "edited", "issue": self._issue_json(number), "changes": changes}))
+        return self._issue_json(number)
 
     # --- routing ------------------------------------------------------------------------
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any, login: str) -> tuple[int, Any]:
@@ -403,7 +494,38 @@ class GitHubEmulator:
                     p.closed_at = _now() if p.state == "closed" else None
                 p.updated_at = _now()
                 return 200, self._pull(p)
+        if method == "GET" and rest == "/issues":
+            state = q.get("state", "open")
+            wanted = [l for l in q.get("labels", "").split(",") if l]
+            numbers = sorted({*self.issues, *self.pulls}, reverse=q.get("direction", "desc") == "desc")
+            found = [n for n in numbers
+                     if (state == "all" or self._issue(n).state == state)
+                     and all(l in self._issue(n).labels for l in wanted)
+                     and ("creator" not in q or self._issue(n).user == q["creator"])]
+            return self._page(path_of(rest, self), query, [self._issue_json(n) for n in found])
+        if method == "POST" and rest == "/issues":
+            it = Issue(self._new_number(), str(body["title"]), body.get("body") or "", login,
+                       labels=[l if isinstance(l, str) else l["name"] for l in body.get("labels") or []])
+            self.issues[it.number] = it
+            self.events.append(RepoEvent(self._id(), "IssuesEvent", login,
+                                         {"action": "opened", "issue": self._issue_json(it.number)}))
+            return 201, self._issue_json(it.number)
+        m = re.fullmatch(r"/issues/(\d+)", rest)
+        if m:
+            number = int(m.group(1))
+            if method == "GET":
+                return 200, self._issue_json(number)
+            if method == "PATCH":
+                return 200, self._edit_issue(number, body, login)
+        if method == "GET" and rest == "/events":
+            if int(q.get("per_page", "30")) > 100:
+                raise HttpError(422, "per_page must be 100 or less")
+            newest_first = [self._event_json(e) for e in reversed(self.events)][:300]  # GitHub keeps 300
+            return self._page(path_of(rest, self), query, newest_first)
         m = re.fullmatch(r"/issues/(\d+)/labels", rest)
+        if method == "GET" and m:
+            p = self._issue(int(m.group(1)))
+            return self._page(path_of(rest, self), query, [self._label(n) for n in p.labels])
         if method == "POST" and m:
             p = self._issue(int(m.group(1)))
             for name in body["labels"] if isinstance(body, dict) else body:
@@ -462,14 +584,14 @@ class GitHubEmulator:
             headers["Link"] = f'<{self.base_url}{path}?{urlencode(nxt)}>; rel="next"'
         return 200, items[(page - 1) * per: page * per], headers
 
-    def _issue(self, number: int) -> Pull:
-        p = self.pulls.get(number)
+    def _issue(self, number: int) -> Pull | Issue:
+        p = self.pulls.get(number) or self.issues.get(number)
         if p is None:
             raise HttpError(404, "Not Found")
         return p
 
     def _new_number(self) -> int:
-        return max([0, *self.pulls, *(c.issue for c in self.comments.values())]) + 1
+        return max([0, *self.pulls, *self.issues, *(c.issue for c in self.comments.values())]) + 1
 
     def _check_commit(self, sha: str) -> None:
         try:

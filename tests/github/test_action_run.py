@@ -15,7 +15,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from .support import TOKEN, git
-from .test_end_to_end import HELMRELEASE, _gitops_ready, snapshot
+from .test_end_to_end import CHART_POLICY, HELMRELEASE, _gitops_ready, snapshot
 from .openapi import webhook_examples
 from .test_workflows import ACTION, GITHUB_BASH, ROOT, _step_env
 
@@ -34,6 +34,8 @@ def test_action_answers_a_comment_then_publishes_on_dispatch(github, origin, tmp
         path = work / "apps" / "media" / name / "helmrelease.yaml"
         path.parent.mkdir(parents=True)
         path.write_text(HELMRELEASE.format(name=name, cpu=cpu, memory=mem, limit=lim))
+    (work / ".github").mkdir(exist_ok=True)
+    (work / ".github" / "rightsizer.yaml").write_text(CHART_POLICY)  # charts outside the table: mapped (issue 12)
     git(work, "add", ".")
     git(work, "commit", "-qm", "apps")
     git(work, "push", "-q", "origin", "main")

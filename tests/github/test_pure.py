@@ -45,6 +45,12 @@ def test_parse_valid(text, expected):
     ("/rightsize pin media/sonarr/app cpu=0", "greater than zero"),
     ("/rightsize pin media/sonarr/app gpu=1", "should be `cpu=<quantity>`"),
     ("/rightsize pin media/sonarr/app memory=-1Gi", "not a Kubernetes quantity"),
+    # Near misses get the CLI's hint (bot.quantity.suggestion), not a bare "not a quantity".
+    ("/rightsize pin media/sonarr/app memory=7GB", "`7GB` is not a Kubernetes quantity for memory: did you mean 7G or 7Gi?"),
+    ("/rightsize pin media/sonarr/app memory=2gi", "did you mean 2Gi?"),
+    ("/rightsize pin media/sonarr/app cpu=2cores", "did you mean 2?"),
+    ("/rightsize pin media/sonarr/app cpu=1e999999", "is out of range for cpu (at most 1000000 cores)"),
+    ("/rightsize pin media/sonarr/app memory=2Ei", "is out of range for memory (at most 1Ei)"),
     ("/rightsize skip `rm -rf`/x", "is not `namespace/workload`"),
 ])
 def test_parse_invalid_is_helpful(text, hint):
@@ -83,7 +89,9 @@ def test_state_round_trip_and_tolerance():
     assert prstate.parse(edited).skips == ()
     # Wrong types are dropped, not trusted.
     weird = '<!-- rightsizer-state: {"pins": [{"ref": "a/b/c", "cpu": "lots"}], "paused": "yes"} -->'
-    assert prstate.parse(weird).pins == (Pin("a/b/c", None, None),) and prstate.parse(weird).paused is False
+    # A pin with no usable value is dropped (and reported once by the run), not kept empty.
+    assert prstate.parse(weird).pins == () and prstate.parse(weird).paused is False
+    assert len(prstate.parse(weird).dropped) == 1 and "a/b/c" in prstate.parse(weird).dropped[0]
     # Refs must look like Kubernetes names: a hand-edited marker cannot smuggle other text in.
     odd = '<!-- rightsizer-state: {"skips": ["ok/app", "Bad/App", "x/y/z/w", "a;rm/b"], "pins": [{"ref": "a/b"}]} -->'
     assert prstate.parse(odd).skips == ("ok/app",) and prstate.parse(odd).pins == ()
@@ -132,3 +140,13 @@ def test_rationale_is_a_diff_not_a_copy():
     assert "- c: cpu 50m → 80m" in text and "~~b: memory 1Gi → 768Mi~~" in text
     assert "a: cpu 100m" not in text
     assert "`ns/b` (new)" in text and "@x commented" in text
+
+
+def test_pin_near_miss_hint_is_the_cli_hint():
+    from bot.quantity import not_a_quantity
+
+    # The CLI (policy and snapshot errors) ends with "did you mean 7G or 7Gi?"; the comment reply says the same.
+    cli_hint = not_a_quantity("7GB", "memory").split(": ", 1)[1]
+    with pytest.raises(CommandError) as info:
+        parse("/rightsize pin media/sonarr/app memory=7GB")
+    assert cli_hint == "did you mean 7G or 7Gi?" and str(info.value).endswith(cli_hint)

@@ -106,7 +106,9 @@ def test_action_interface():
     assert set(doc["outputs"]) == {"pr-number", "pr-url", "changes", "report-path"}
     for name in ("token", "policy", "mode", "dry-run", "prometheus-url", "prometheus-token", "prometheus-username",
                  "prometheus-password", "prometheus-headers", "prometheus-ca", "prometheus-insecure",
-                 "kubeconfig", "kube-state-metrics", "snapshot", "max-changes", "namespaces"):
+                 "kubeconfig", "kube-state-metrics", "snapshot", "max-changes", "namespaces",
+                 "pushgateway-url", "pushgateway-token", "pushgateway-username", "pushgateway-password",
+                 "pushgateway-headers"):
         assert name in doc["inputs"], name
     install = next(s for s in doc["runs"]["steps"] if s["name"].startswith("Install"))
     assert '"$RUNNER_TEMP/rightsizer-venv"' in install["run"] and '"$GITHUB_ACTION_PATH"' in install["run"]
@@ -115,9 +117,10 @@ def test_action_interface():
 def test_example_workflow_manners():
     doc = load(ROOT / "examples" / "workflows" / "rightsizer.yml")
     on = doc[True] if True in doc else doc["on"]  # YAML 1.1 reads `on` as true
-    assert set(on) == {"schedule", "workflow_dispatch", "issue_comment"}
+    assert set(on) == {"schedule", "workflow_dispatch", "issue_comment", "issues"}
     assert set(on["workflow_dispatch"]["inputs"]) == {"mode", "dry-run", "namespaces", "max-changes"}
     assert on["issue_comment"]["types"] == ["created"]
+    assert on["issues"]["types"] == ["edited"]  # dashboard ticks; the bot checks the editor's permission
     assert doc["permissions"] == {}
     assert doc["concurrency"]["cancel-in-progress"] is False
     [job] = doc["jobs"].values()
@@ -126,6 +129,22 @@ def test_example_workflow_manners():
     assert checkout["with"]["persist-credentials"] is False
     assert checkout["with"]["ref"] == "${{ github.event.repository.default_branch }}"
     assert len(checkout["uses"].split("@")[1]) == 40  # pinned to a commit
+
+
+def test_example_workflow_runs_two_schedules_and_keeps_the_report():
+    doc = load(ROOT / "examples" / "workflows" / "rightsizer.yml")
+    on = doc[True] if True in doc else doc["on"]
+    weekly, daily = (c["cron"] for c in on["schedule"])
+    assert weekly.endswith(" * * 1") and daily.endswith(" * * *")
+    [job] = doc["jobs"].values()
+    bot = next(s for s in job["steps"] if s.get("id") == "rightsizer")
+    # The daily schedule forces report mode; the weekly one and manual runs keep the chosen mode.
+    assert bot["with"]["mode"] == f"${{{{ github.event.schedule == '{daily}' && 'report' || inputs.mode }}}}"
+    assert "pushgateway-url" in bot["with"]
+    upload = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert len(upload["uses"].split("@")[1].split()[0]) == 40
+    assert upload["if"] == "${{ !cancelled() }}"  # a failed run's report is the one people need
+    assert upload["with"]["path"] == "${{ runner.temp }}/rightsizer/"  # where `run` writes report.json, report.md, metrics.prom
 
 
 def test_ci_workflow_least_privilege():
@@ -150,14 +169,16 @@ def test_mask_step_masks_each_secret_line():
     kubeconfig = "apiVersion: v1\nusers:\n- name: ci\n  user:\n    token: kube-secret-token-123\n    client-key-data: \"S0VZREFUQQ==\"\n"
     env = _step_env(step, {"token": "ghs_abc123", "prometheus-password": "pa ss\nword2",
                            "prometheus-headers": "X-Scope-OrgID: tenant-42\nAuthorization: Bearer hdr-secret",
-                           "kubeconfig": kubeconfig})
+                           "kubeconfig": kubeconfig, "pushgateway-password": "push-pass-77",
+                           "pushgateway-headers": "X-Push: push-hdr-99"})
     out = subprocess.run([*GITHUB_BASH, step["run"]], env={"PATH": os.environ["PATH"], **env},
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     masked = {l.removeprefix("::add-mask::") for l in out.stdout.splitlines()}
     assert all(l.startswith("::add-mask::") for l in out.stdout.splitlines())
     assert {"ghs_abc123", "pa ss", "word2", "X-Scope-OrgID: tenant-42", "tenant-42",
-            "Authorization: Bearer hdr-secret", "Bearer hdr-secret", "kube-secret-token-123", "S0VZREFUQQ=="} <= masked
+            "Authorization: Bearer hdr-secret", "Bearer hdr-secret", "kube-secret-token-123", "S0VZREFUQQ==",
+            "push-pass-77", "push-hdr-99"} <= masked
     assert "apiVersion: v1" not in masked and "v1" not in masked
 
 
@@ -202,3 +223,62 @@ def test_docs_workflow_is_the_example_workflow():
     text = (ROOT / "docs" / "action.md").read_text()
     block = text.split("```yaml\n", 1)[1].split("\n```", 1)[0]
     assert YAML(typ="safe").load(block) == load(ROOT / "examples" / "workflows" / "rightsizer.yml")
+
+
+def test_readme_workflow_is_the_example_workflow():
+    # Byte for byte: the README's copy keeps the example's comments too, among them the
+    # justifications of its zizmor ignores (a YAML comparison would not see them).
+    block = (ROOT / "README.md").read_text().split("```yaml\n", 1)[1].split("\n```", 1)[0] + "\n"
+    assert block == (ROOT / "examples" / "workflows" / "rightsizer.yml").read_text()
+    assert block.count("# zizmor: ignore[") == 2
+
+
+def _lock_pins(text: str) -> dict[str, tuple[str, int]]:
+    """name -> (version, number of --hash options) from a pip-compile lock."""
+    pins: dict[str, tuple[str, int]] = {}
+    for entry in text.replace("\\\n", " ").splitlines():
+        entry = entry.split("#", 1)[0].strip()
+        if entry:
+            req, *opts = entry.split()
+            name, version = req.split("==")
+            pins[name.lower().replace("_", "-").replace(".", "-")] = (version, sum(o.startswith("--hash=sha256:") for o in opts))
+    return pins
+
+
+def test_action_installs_only_hash_pinned_dependencies():
+    from packaging.requirements import Requirement
+    import tomllib
+
+    step = next(s for s in load(ACTION)["runs"]["steps"] if s["name"].startswith("Install Rightsizer"))
+    installs = [" ".join(l.strip().rstrip("\\") for l in cmd.splitlines()) for cmd in step["run"].split('"$venv/bin/python" -m pip install')[1:]]
+    # Two installs: the lock with --require-hashes, then our own code with nothing resolved or fetched.
+    assert len(installs) == 2
+    assert "--require-hashes" in installs[0].split() and '"$GITHUB_ACTION_PATH/requirements/action.lock"' in installs[0]
+    assert {"--no-deps", "--no-index", "--no-build-isolation"} <= set(installs[1].split())
+    pins = _lock_pins((ROOT / "requirements" / "action.lock").read_text())
+    assert pins and all(n >= 1 for _, n in pins.values()), [k for k, (_, n) in pins.items() if n == 0]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # Every runtime dependency and the build backend is locked at a version the project accepts;
+    # otherwise scripts/lock-action-deps.sh was not re-run after pyproject.toml changed.
+    for spec in [*project["project"]["dependencies"], *project["build-system"]["requires"]]:
+        req = Requirement(spec)
+        key = req.name.lower().replace("_", "-").replace(".", "-")
+        assert key in pins and req.specifier.contains(pins[key][0]), f"{spec} not locked (run scripts/lock-action-deps.sh)"
+
+
+@pytest.mark.parametrize("name,url,secret_forms,not_masked", [
+    ("prometheus-url", "https://admin:pa%3Ass@prom.example:9090/prometheus", {"pa%3Ass", "admin:pa%3Ass", "YWRtaW46cGElM0Fzcw=="}, "prom.example"),
+    ("prometheus-url", "https://tokenonly@prom.example/", {"tokenonly", "dG9rZW5vbmx5"}, "prom.example"),
+    ("prometheus-url", "https://prom.example/query@v1", set(), "prom.example/query"),  # an @ in the path is not userinfo
+    ("pushgateway-url", "https://push:pw-9xyz@gw.example/", {"pw-9xyz", "push:pw-9xyz", "cHVzaDpwdy05eHl6"}, "gw.example"),
+])
+def test_mask_step_masks_url_passwords_and_base64_forms(name, url, secret_forms, not_masked):
+    step = next(s for s in load(ACTION)["runs"]["steps"] if s["name"] == "Mask secrets")
+    env = _step_env(step, {"token": "ghs_abc123", name: url})
+    out = subprocess.run([*GITHUB_BASH, step["run"]], env={"PATH": os.environ["PATH"], **env},
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    masked = {l.removeprefix("::add-mask::") for l in out.stdout.splitlines()}
+    # base64("x-access-token:ghs_abc123"): the form Basic auth to GitHub would print.
+    assert secret_forms <= masked and "eC1hY2Nlc3MtdG9rZW46Z2hzX2FiYzEyMw==" in masked
+    assert not any(not_masked in m for m in masked)

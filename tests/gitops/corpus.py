@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+# ../shared/corpus next to the checkout; a worktree (/work/wt/N) is one level deeper, so look up the tree.
+CORPUS = next((p / "shared" / "corpus" for p in Path(__file__).resolve().parents[3:]
+               if (p / "shared" / "corpus" / "files.tsv").is_file()),
+              Path(__file__).resolve().parents[3] / "shared" / "corpus")
 
 
 def corpus_or_skip() -> Path:

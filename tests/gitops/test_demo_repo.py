@@ -101,10 +101,13 @@ def test_comments_and_style_survive(repo):
     policy = load_policy(repo)
     snap = load_snapshot(DEMO / "snapshot.yaml")
     run_pipeline(repo, snap, None, write=True, policy=policy)
-    assert "cpu: 1000m    # keep the Pi responsive" in (repo / ha).read_text()  # comment kept, and still aligned
+    # home-assistant CPU: request = p95 450m (no margin; peak 500m < 1.5 × 450m, no burst); its limit follows the
+    # formula max(request × 2, peak × 1.2) = max(900m, 600m) = 900m, inside +100% of 500m
+    assert "cpu: 900m     # keep the Pi responsive" in (repo / ha).read_text()  # comment kept, and still aligned
     pg_text = (repo / pg).read_text()
-    # postgres is Guaranteed: request = limit = max(p95 200m × 1.15, peak 260m × 1.2 (the limit rule)) = 312m → 320m
-    # (10m steps under a core), a 68% cut inside balanced's 90% step, so the limit still covers the peak; the file
+    # postgres is Guaranteed: request = limit = max(p95 200m (no margin; peak 260m < 1.5 × p95, no burst),
+    # peak 260m × 1.2 (the limit rule)) = 312m → 320m (10m steps under a core), a 68% cut inside balanced's 99%
+    # step, so the limit still covers the peak; the file
     # writes quoted cores, so the new value is quoted cores too
     assert pg_text.count('cpu: "0.32"') == 2
     assert "# A single Postgres for the homelab apps." in pg_text

@@ -205,3 +205,33 @@ def test_no_demo_container_gains_a_limit_and_postgres_keeps_its_peak_covered(dem
     # CPU limit rule covers it with 20%: 312m → 320m in 10m steps.
     assert pg["proposed"]["requests"]["cpu"] == pg["proposed"]["limits"]["cpu"] == 320 >= 260 * 1.2
     assert not pg["warnings"]
+
+
+def test_savings_agree_with_the_specs_and_the_pr_text(demo):
+    """Each change's monthly cost in report.json and in the PR's "Estimated cost" table is the pod
+    request difference it makes (the change alone, the other containers as they are), times its
+    scheduled pods, times 730 h at report.json's prices; the PR total is the sum of the rows."""
+    report, body, _ = demo
+    s = report["savings"]
+    p = s["prices"]
+    per_core = p["cpuCoreHour"] + p["wattsPerCore"] * p["pricePerKWh"] / 1000
+    per_gib = p["memoryGiBHour"] + p["wattsPerGiB"] * p["pricePerKWh"] / 1000
+    costs = {c["ref"]: c["monthlyCostChange"] for c in s["changes"]}
+    rows = [line for line in body.splitlines() if line.startswith("| `") and "/month |" in line]
+    selected = [d for d in report["decisions"] if d["status"] == "selected"]
+    assert len(rows) == len(selected) > 0
+    total = 0.0
+    for d in selected:
+        siblings = workloads(report)[(d["namespace"], d["kind"], d["workload"])]
+        pods = sum(1 for pod in d["pods"] if pod["node"]) or 1
+        before = [(x["current"], x["init"], x.get("sidecar", False)) for x in siblings]
+        after = [(d["proposed"] if x is d else x["current"], x["init"], x.get("sidecar", False)) for x in siblings]
+        dm, db = (pods * (pod_request(after, r) - pod_request(before, r)) for r in RES)
+        cost = s["hoursPerMonth"] * (dm / 1000 * per_core + db / 2**30 * per_gib)
+        total += cost
+        assert costs[d["ref"]] == pytest.approx(cost, abs=0.005), d["ref"]
+        (row,) = [r for r in rows if r.startswith(f"| `{d['ref']}` |")]
+        sign = "+" if cost > 0.004 else "−" if cost < -0.004 else "±"
+        assert row.endswith(f"| {sign}{abs(cost):.2f} {s['currency']}/month |"), row
+    assert s["prMonthlyCostChange"] == pytest.approx(total, abs=0.005)
+    assert f"| **This PR** | | **{'−' if total < 0 else '+'}{abs(total):.2f} {s['currency']}/month** |" in body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Callable
 
 END = 1_763_700_000  # 2025-11-21T04:40:00Z, a multiple of 300
 WINDOW = 2 * 86400
@@ -39,6 +40,7 @@ class PodSpec:
     alive: tuple[int, int] = (START, END)  # first and last sample time
     restarts: int = 0
     usage: bool = True  # False: kube-state-metrics knows the pod, cAdvisor has no series for it
+    cpu_fn: Callable[[int], float] | None = None  # cores during [t, t+60), instead of the hourly levels
 
 
 def make_pods(extra_containers: int = 0, seed: int = 7) -> list[PodSpec]:
@@ -71,6 +73,8 @@ def memory_value(p: PodSpec, t: int) -> float:
 
 
 def cpu_level(p: PodSpec, t: int) -> float:
+    if p.cpu_fn is not None:
+        return p.cpu_fn(t)
     return p.cpu_levels[(t - START) // 3600]
 
 

@@ -137,7 +137,8 @@ BASE = {"version": 1, "collectedAt": "2026-11-22T06:00:00Z", "window": "14d",
     ({"version": True}, False),  # a boolean is not 1 to jsonschema
     ({"version": 1.0}, True),  # but 1.0 is
     ({"window": "14 days"}, False),  # duration pattern
-    ({"collectedAt": "yesterday"}, True),  # date-time is not checked (see COMPILED_FORMATS)
+    ({"collectedAt": "yesterday"}, False),  # date-time is checked (RFC 3339), by both
+    ({"collectedAt": "2026-11-22 06:00:00Z"}, False),  # RFC 3339 wants the T (or t)
     ({"nodes": [{"name": "", "allocatable": {"cpu": "4", "memory": "8Gi"}}]}, False),  # minLength 1
     ({"nodes": [{"name": "n", "allocatable": {"cpu": "4"}}]}, False),  # memory required
     ({"nodes": [{"name": "n", "allocatable": {"cpu": "4", "memory": "8GB"}}]}, False),  # not a quantity
@@ -151,6 +152,7 @@ BASE = {"version": 1, "collectedAt": "2026-11-22T06:00:00Z", "window": "14d",
     ({"source": {"anything": [1, 2]}}, True),  # free-form object
     ({"workloads": [{"kind": "Deployment", "namespace": "a", "name": "b", "containers": [
         {"name": "c", "coverageSeconds": float("nan")}]}]}, True),  # json.loads reads NaN; `minimum` lets it by
+    # (bot.yamlio.check_finite refuses it before the schema is asked)
 ])
 def test_known_cases(edit, valid):
     assert agree({**BASE, **edit}) is valid

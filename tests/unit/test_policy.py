@@ -27,7 +27,7 @@ def test_no_policy_file_means_built_in_balanced(tmp_path):
     p = load_policy(tmp_path)
     assert p.source == "built-in defaults" and p.preset == "balanced"
     cp = p.for_container(workload("x", [container()]), "app")
-    assert cp.memory.percentile == "p99" and cp.layers == ("preset balanced",)
+    assert cp.memory.percentile == "p95" and cp.layers == ("preset balanced",)  # policies/presets/balanced.yaml
 
 
 def test_layers_apply_in_order(tmp_path):

@@ -242,10 +242,11 @@ def test_every_changing_step_leaves_a_rationale_line():
 
 
 def test_balanced_rounds_up_to_friendly_steps():
-    # p95 123m × 1.15 = 141.45m → 10m steps above 100m → 150m. Memory p99 300Mi × 1.15 = 345Mi → 1Mi steps → 345Mi.
+    # CPU p95 123m, no margin, no burst (peak = p95) → 10m steps above 100m → 130m.
+    # Memory p95 300Mi × 1.15 = 345Mi → 1Mi steps → 345Mi.
     c = container(resources=spec(1000, 2 * GI), cpu=pct(0.123), memory=pct(300 * MI), days=30)
     rec = recommend(c, load_preset("balanced"), WINDOW)
-    assert rec.target.requests.cpu == 150
+    assert rec.target.requests.cpu == 130
     assert rec.target.requests.memory == 345 * MI
 
 
@@ -256,3 +257,16 @@ def test_limit_may_shrink_slower_than_the_request():
     rec = recommend(container(resources=spec(None, GI, None, 2 * GI), memory=pct(100 * MI)), p, WINDOW)
     assert rec.proposed.requests.memory == 100 * MI
     assert rec.proposed.limits.memory == 1843 * MI
+
+
+def test_a_step_that_lands_within_the_deadband_is_where_the_value_settles():
+    # balanced memory request: flat p99 3570Mi × 1.15 = 4105.5Mi. From 2048Mi it may at most double (+100%)
+    # → 4096Mi. 4105.5 − 4096 = 9.5Mi is under the deadband (10% and 32Mi), so the next run keeps 4096Mi:
+    # the long-run target is 4096Mi, and the PR must not say "later runs continue".
+    c = container(resources=spec(100, 2048 * MI), cpu=pct(0.08), memory=pct(3570 * MI), days=30)
+    rec = recommend(c, load_preset("balanced"), WINDOW)
+    assert rec.proposed.requests.memory == 4096 * MI
+    assert rec.target.requests.memory == 4096 * MI
+    again = recommend(container(resources=rec.proposed, cpu=pct(0.08), memory=pct(3570 * MI), days=30),
+                      load_preset("balanced"), WINDOW)
+    assert again.proposed == rec.proposed

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from bot import gitops
 from bot.engine.verify import ChangeRecord, Record
@@ -51,6 +52,7 @@ spec:
         cpu: {cpu}
         memory: {memory}
 {limits}"""
+POLICY = "gitops:\n  charts:\n" + "".join(f"    - {{chart: {n}, valuesPath: resources}}\n" for n in ("api", "worker", "web", "cache"))
 FILES = {
     "api": ("250m", "512Mi", "      limits:\n        memory: 1Gi\n"),
     "worker": ("500m", "256Mi", "      limits:\n        cpu: 1000m\n"),
@@ -94,6 +96,9 @@ def world(tmp_path, spec_doc, prom_url):
     for name in FILES:
         (work / path(name)).parent.mkdir(parents=True)
         (work / path(name)).write_text(text(name))
+    # charts outside the built-in table are mapped in the policy (issue 12: their root `resources` is never assumed)
+    (work / ".github").mkdir()
+    (work / ".github" / "rightsizer.yaml").write_text(POLICY)
     git(work, "add", ".")
     git(work, "commit", "-q", "-m", "apps")
     git(work, "remote", "add", "origin", str(bare))
@@ -138,7 +143,7 @@ class World:
             helm = HelmReleaseRef(name, "shop")
             records.append(ChangeRecord("shop", "Deployment", name, "app", old, target, helm))
             changes.append(ContainerChange("shop", "Deployment", name, "app", old, target, helm_release=helm))
-        inv = gitops.discover(self.work, gitops.config_from_policy({}), lazy=True)
+        inv = gitops.discover(self.work, gitops.config_from_policy(YAML(typ="safe").load(POLICY)["gitops"]), lazy=True)
         result = gitops.apply(self.work, gitops.map_changes(inv, changes))
         assert len(result.edits) == len(names), result
         draft = PullRequestDraft("resources", f"Right-size {len(names)} container(s)", "body",
@@ -380,3 +385,22 @@ def test_prometheus_down_skips_verification_but_keeps_the_history(world):
     # The open revert still holds api back; the revert PR is left as it was.
     assert _api_decision(out).reason == f"revert #{rv.number} is open: merge it first"
     assert world.emu.pulls[rv.number].state == "open"
+
+
+def test_dashboard_issue_shows_the_verdicts_and_the_open_revert_pr(world):
+    pr = world.merge_rightsizer_pr(["api", "web"])
+    world.session(d.NOW).run()
+    (rv,) = world.open_pulls("rightsizer/revert")
+    (board,) = world.emu.issues.values()
+    # The same verdict lines as `/rightsize explain`, seen at d.NOW = 2025-11-21 00:00 UTC (rollout_data: api
+    # OOM-killed once and restarted twice after the cut; web fine).
+    history = board.body.split("## Verification and reverts\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(history) == 2
+    assert history[0].startswith(f"- 2025-11-21 00:00 UTC `shop/api/app` (#{pr}: request memory down, limit memory down): "
+                                 "**regressed** — OOM kills: 0 before → 1 after; restarts: 0 before → 2 after")
+    assert history[0].endswith(f"→ revert #{rv.number}")
+    assert history[1] == f"- 2025-11-21 00:00 UTC `shop/web/app` (#{pr}: request memory down): **ok**"
+    assert f"- #{rv.number} `revert`: open" in board.body
+    # Without Prometheus the history is only read, nothing published: the open revert PR is still listed.
+    world.session(d.NOW + 60, api_snapshot(d.NOW + 60), prometheus=False).run()
+    assert f"- #{rv.number} `revert`: open" in world.emu.issues[board.number].body
