@@ -193,7 +193,10 @@ def _tls_failure(where: str, exc: Exception) -> str:
 
 def safe_url(url: str) -> str:
     """The URL's scheme, host and port: what errors may show (never a user, password or query string)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "the Prometheus URL"
     try:
         port = parts.port
     except ValueError:
@@ -203,7 +206,10 @@ def safe_url(url: str) -> str:
 
 def check_url(url: str) -> str | None:
     """Why this --prometheus-url cannot be used, or None. Never repeats credentials it may hold."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unclosed [IPv6] host: the message would be Python's, not the user's
+        return "is not a URL (a bracketed IPv6 host must be closed: http://[::1]:9090)"
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return "must start with http:// or https:// (e.g. http://prometheus:9090)"
     if parts.username is not None or parts.password is not None:
