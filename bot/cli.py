@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout, sys.stderr = redact.RedactingStream(out), redact.RedactingStream(err)
     restore_factory = _redacting_log_records()
     try:
-        return _main(argv)
+        return _without_cycle_collector(argv)
     finally:
         restore_factory()
         for stream in (sys.stdout, sys.stderr):
@@ -92,7 +92,7 @@ def _redacting_log_records():
     return lambda: logging.setLogRecordFactory(old)
 
 
-def _main(argv: list[str] | None) -> int:
+def _without_cycle_collector(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # A command builds one large heap of small objects that live to its end and hold no cycles (snapshot, plan,
     # report). The cyclic collector re-walked that heap every few hundred allocations: a quarter of the CPU at

@@ -183,6 +183,11 @@ class _Compiler:
     def kw_maxItems(self, n: int, _: Any) -> Check:
         return lambda x: not isinstance(x, list) or len(x) <= n
 
+    def kw_uniqueItems(self, unique: bool, _: Any) -> Check | None:
+        if not unique:
+            return None
+        return lambda x: not isinstance(x, list) or not any(_json_equal(a, b) for i, a in enumerate(x) for b in x[i + 1:])
+
     def kw_minLength(self, n: int, _: Any) -> Check:
         return lambda x: not isinstance(x, str) or len(x) >= n
 
@@ -202,3 +207,16 @@ class _Compiler:
     def kw_format(self, name: str, _: Any) -> Check | None:
         conforms = self.formats.get(name)
         return None if conforms is None else conforms
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality as JSON Schema means it: true is not 1, 1.0 is 1, objects and arrays compare by content."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+        return False
+    return a == b

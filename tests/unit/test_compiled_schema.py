@@ -221,3 +221,15 @@ def test_one_of_means_exactly_one(instance):
 
     schema = {"oneOf": [{"type": "integer"}, {"minimum": 0}]}
     assert compile_schema(schema)(instance) == Draft202012Validator(schema).is_valid(instance)
+
+
+@pytest.mark.parametrize("instance", [
+    ["cpu", "memory"], ["cpu", "cpu"], [], [1, True], [1, 1.0], [{"a": 1}, {"a": 1.0}], [[1], [True]], [0, False], "x",
+])
+def test_unique_items_as_json_schema_means_it(instance):
+    # true is not 1 and false is not 0 (distinct JSON types), 1.0 is 1, objects and arrays compare by content:
+    # jsonschema's Draft 2020-12 validator is the reference.
+    from jsonschema import Draft202012Validator
+
+    schema = {"uniqueItems": True}
+    assert compile_schema(schema)(instance) == Draft202012Validator(schema).is_valid(instance)
