@@ -67,8 +67,9 @@ def _one_error_line(r) -> str:
     (f"https://admin:{PASSWORD}@prom.example:99999/", 2),
     (f"htps://admin:{PASSWORD}@prom.example/", 2),
     (f"https://admin:{PASSWORD}@[::1/", 2),
-    # Nothing listens on port 1: a connection failure names the host, never the userinfo.
-    (f"http://admin:{PASSWORD}@127.0.0.1:1/", 1),
+    # A well-formed URL with userinfo is refused before any connection (credentials belong in
+    # RIGHTSIZER_PROMETHEUS_USERNAME/PASSWORD, docs/connecting.md); the refusal names the host only.
+    (f"http://admin:{PASSWORD}@127.0.0.1:1/", 2),
 ])
 def test_prometheus_url_password_never_printed(world, url, code):
     world.secrets += [PASSWORD, f"admin:{PASSWORD}"]
