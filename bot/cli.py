@@ -6,11 +6,12 @@ Each subcommand lives in bot/commands/<name>.py and exposes register(subparsers)
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
 
-from bot import __version__
+from bot import __version__, timing
 from bot.errors import EXIT_FAILURE, EXIT_INPUT, InputError, RunError
 
 SUBCOMMANDS = ("demo", "plan", "snapshot", "run", "event")
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout, sys.stderr = redact.RedactingStream(out), redact.RedactingStream(err)
     restore_factory = _redacting_log_records()
     try:
-        return _main(argv)
+        return _without_cycle_collector(argv)
     finally:
         restore_factory()
         for stream in (sys.stdout, sys.stderr):
@@ -91,8 +92,22 @@ def _redacting_log_records():
     return lambda: logging.setLogRecordFactory(old)
 
 
-def _main(argv: list[str] | None) -> int:
+def _without_cycle_collector(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # A command builds one large heap of small objects that live to its end and hold no cycles (snapshot, plan,
+    # report). The cyclic collector re-walked that heap every few hundred allocations: a quarter of the CPU at
+    # 20,000 containers. Reference counting frees what is dropped; the collector is back on when main returns.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if was_enabled:
+            gc.enable()
+        timing.report()
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
     except _CommandLineError as err:

@@ -23,6 +23,10 @@ class Resources:
     memory: int | None = None
 
     def get(self, resource: str) -> int | None:
+        if resource == "cpu":  # the two names first: called about 50 times per container
+            return self.cpu
+        if resource == "memory":
+            return self.memory
         return getattr(self, resource)
 
     def with_value(self, resource: str, value: int | None) -> "Resources":

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from bot import timing
 from bot.engine.plan import BLOCKED, OVER_CAP, SELECTED, Plan, build_plan
 from bot.model import Snapshot
 from bot.policy import Overrides, Pin, Policy, load_policy
@@ -60,22 +61,26 @@ def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple
     any that are not in Git are taken out and the plan is made again, until every selected change
     has its file. Returns (plan, mapping or None, unmapped {key: reason}).
     """
-    plan = build_plan(snapshot, policy)
+    with timing.phase("plan"):
+        plan = build_plan(snapshot, policy)
     if repo_dir is None:
         return plan, None, {}
     from bot import gitops
 
-    inventory = gitops.discover(repo_dir, gitops.config_from_policy(policy.gitops), lazy=True)
+    with timing.phase("discover + map"):
+        inventory = gitops.discover(repo_dir, gitops.config_from_policy(policy.gitops), lazy=True)
     unmapped: dict[str, str] = {}
     while True:
-        mapping = gitops.map_changes(inventory, plan.changes())
+        with timing.phase("discover + map"):
+            mapping = gitops.map_changes(inventory, plan.changes())
         new = {change.ref: reason for change, reason in mapping.unmapped}
         if not new:
             new = _refused_changes(repo_dir, mapping)
         if not new:
             return plan, mapping, unmapped
         unmapped.update(new)
-        plan = build_plan(snapshot, replace(policy, not_in_git=dict(unmapped)))
+        with timing.phase("plan"):
+            plan = build_plan(snapshot, replace(policy, not_in_git=dict(unmapped)))
 
 
 def _refused_changes(repo_dir: Path, mapping: Any) -> dict[str, str]:
@@ -83,7 +88,9 @@ def _refused_changes(repo_dir: Path, mapping: Any) -> dict[str, str]:
     taken out like the ones not in Git, and the PR lists only what its commit holds."""
     from bot import gitops
 
-    refused = dict(gitops.apply(repo_dir, mapping, write=False).refused)
+    with timing.phase("patch"):
+        mapping.patched = gitops.apply(repo_dir, mapping, write=False)  # the run's patch, reused when nothing is refused
+    refused = dict(mapping.patched.refused)
     return {change.ref: f"{REFUSED_PREFIX}{target.file}: {refused[target.file]}"
             for change, target in mapping.mapped if target.file in refused}
 
@@ -263,7 +270,9 @@ def run_pipeline(
     if mapping is not None:
         from bot import gitops
 
-        result = gitops.apply(repo_dir, mapping, write=False)  # written below, once everything is computed
+        with timing.phase("patch"):
+            # written below, once everything is computed
+            result = mapping.patched if mapping.patched is not None else gitops.apply(repo_dir, mapping, write=False)
         edits = list(result.edits)
         warnings += [str(w) for w in result.warnings]
         warnings += [f"{path}: refused: {why}" for path, why in result.refused]
@@ -275,24 +284,27 @@ def run_pipeline(
     warnings += fit_warnings(snapshot)
     unmapped_list = sorted(unmapped.items())
     # Pool files are written with the resources' files, once everything is computed (below).
-    pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
+    with timing.phase("node pools"):
+        pool_drafts, pool_notes, pool_proposals = node_pool_drafts(repo_dir, snapshot, plan, policy)
     prices = savings.prices_from_policy(policy.raw.get("costs"))
-    report = report_dict(plan, {
-        "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list if not v.startswith(REFUSED_PREFIX)],
-        "refused": [{"ref": k, "reason": v[len(REFUSED_PREFIX):]} for k, v in unmapped_list if v.startswith(REFUSED_PREFIX)],
-        "warnings": warnings,
-        "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
-        "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],
-        "savings": savings.savings_dict(plan, prices),
-    })
-    cost = "\n".join(savings.savings_section(plan, prices))
+    with timing.phase("report"):
+        report = report_dict(plan, {
+            "unmapped": [{"ref": k, "reason": v} for k, v in unmapped_list if not v.startswith(REFUSED_PREFIX)],
+            "refused": [{"ref": k, "reason": v[len(REFUSED_PREFIX):]} for k, v in unmapped_list if v.startswith(REFUSED_PREFIX)],
+            "warnings": warnings,
+            "nodePools": [pool_dict(p) | {"summary": render_pool_note(p)} for p in pool_proposals],
+            "nodePoolErrors": [n for n in pool_notes if not any(n == render_pool_note(p) for p in pool_proposals)],
+            "savings": savings.savings_dict(plan, prices),
+        })
+        cost = "\n".join(savings.savings_section(plan, prices))
     pool_note = None
     if pool_drafts and policy.mode == "pr":
         pool_note = "Node pools: " + "; ".join(
             f"`{p.pool.name}` {p.current} → {p.proposed} nodes" for p in pool_proposals if p.changed
         ) + " — proposed in its own PR on branch `rightsizer/nodes`, with the pods it makes room for."
-    body = _with_cost(render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note), cost)
-    step_summary = _with_cost(render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note), cost)
+    with timing.phase("report"):
+        body = _with_cost(render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note), cost)
+        step_summary = _with_cost(render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note), cost)
     if pool_notes:
         step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
         step_summary += "".join("\n" + d.body for d in pool_drafts)

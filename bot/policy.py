@@ -17,13 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from jsonschema.exceptions import best_match
-
 from bot import quantity
 from bot.duration import parse_duration
 from bot.errors import InputError
 from bot.model import Workload
-from bot.schemas import error_message, policies_dir, validator
+from bot.schemas import error_message, is_valid, policies_dir, validator
 from bot.yamlio import MAX_POLICY_BYTES, check_finite, field_name, line_of, load_documents, plain
 
 DEFAULT_POLICY_FILE = ".github/rightsizer.yaml"
@@ -430,6 +428,10 @@ def _display(path: Path, base: Path) -> str:
 
 
 def _schema_error(doc: Any, data: Any, display: str) -> InputError | None:
+    if is_valid("policy", data):
+        return None  # the compiled check; jsonschema (slow to import and to run) only explains an error
+    from jsonschema.exceptions import best_match
+
     errors = list(validator("policy").iter_errors(data))
     if not errors:
         return None

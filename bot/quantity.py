@@ -250,7 +250,8 @@ def in_unit(resource: str, value: float | int | None) -> str:
     if value is None:
         return "—"
     amount = value if resource == "cpu" else value / MI
-    text = f"{amount:.1f}".rstrip("0").rstrip(".") if abs(amount - round(amount)) >= 0.05 else f"{round(amount)}"
+    whole = round(amount)  # once: the rationale formats ~20 values per container
+    text = f"{amount:.1f}".rstrip("0").rstrip(".") if abs(amount - whole) >= 0.05 else f"{whole}"
     return text + ("m" if resource == "cpu" else "Mi")
 
 

@@ -7,10 +7,12 @@ import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Callable
 
 from bot.quantity import not_a_quantity
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 def policies_dir() -> Path:
@@ -22,8 +24,15 @@ def policies_dir() -> Path:
 
 
 @lru_cache(maxsize=None)
+def _schema(name: str) -> dict[str, Any]:
+    return json.loads((policies_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
 def validator(name: str) -> jsonschema.protocols.Validator:
-    schema = json.loads((policies_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
+    import jsonschema  # only to explain an error, or for the schemas without a compiled check
+
+    schema = _schema(name)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema, format_checker=format_checker())
@@ -47,9 +56,28 @@ def is_date_time(value: object) -> bool:
 
 
 def format_checker() -> jsonschema.FormatChecker:
+    import jsonschema
+
     checker = jsonschema.FormatChecker()
     checker.checks("date-time")(is_date_time)
     return checker
+
+
+# The formats the validator checks (format_checker): ours use only date-time, always checked (issue 17).
+COMPILED_FORMATS: dict[str, Callable[[Any], bool]] = {"date-time": is_date_time}
+
+
+@lru_cache(maxsize=None)
+def _compiled(name: str) -> Callable[[Any], bool]:
+    from bot.compiled_schema import compile_schema
+
+    return compile_schema(_schema(name), COMPILED_FORMATS)
+
+
+def is_valid(name: str, instance: Any) -> bool:
+    """True when the instance holds to the schema: the compiled check, which agrees with jsonschema's
+    ``iter_errors`` being empty; ask ``validator(name)`` for the error when it is False."""
+    return _compiled(name)(instance)
 
 
 _QUANTITY_DEFS = {"cpuQuantity": "cpu", "memoryQuantity": "memory", "quantity": None}

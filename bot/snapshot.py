@@ -38,7 +38,7 @@ from bot.model import (
     Usage,
     Workload,
 )
-from bot.schemas import error_message, validator
+from bot.schemas import error_message, is_valid, validator
 from bot.safefs import PathRefused, read_regular
 from bot.yamlio import MAX_YAML_BYTES, check_bounded, check_finite, field_name, line_of, parse_text, plain
 
@@ -61,7 +61,7 @@ def load_snapshot(path: Path | str, display: str | None = None) -> Snapshot:
     fast = _load_json(raw, display)
     if fast is not None:
         check_finite(fast, fast, display)  # before the schema: NaN passes minimum/maximum, -inf fails them oddly
-    if fast is not None and not any(True for _ in validator("snapshot").iter_errors(fast)) and not _first_duplicate(fast):
+    if fast is not None and is_valid("snapshot", fast) and not _first_duplicate(fast):
         # Valid JSON (what `rightsizer snapshot` writes): skip the slow position-keeping YAML parse,
         # which is only needed to point at the line of an error.
         return _checked_build(fast, fast, display)
@@ -184,7 +184,7 @@ def snapshot_from_dict(doc: Any, display: str = "<snapshot>") -> Snapshot:
     check_bounded(doc, display)
     data = plain(doc)
     check_finite(doc, data, display)
-    errors = sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = [] if is_valid("snapshot", data) else sorted(validator("snapshot").iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         path = list(err.absolute_path)

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from bot.commands.plan import write_outputs
-from bot.report.markdown import FileLines, render_terminal_summary
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 
@@ -23,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bot.pipeline import run_pipeline
+    from bot.report.markdown import FileLines, render_terminal_summary
     from bot.snapshot import load_snapshot
 
     out = Path(args.out)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from bot import timing
 from bot.commands.argtypes import non_negative_int
 from bot.errors import InputError
-from bot.policy import Overrides
-from bot.report.markdown import FileLines, render_terminal_summary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,10 +46,12 @@ def load_input_snapshot(args: argparse.Namespace):
 def write_outputs(out: Path, result) -> list[Path]:
     """report.json; pr.md (the resources PR, or the full report when there is none) with changes.diff, exactly
     that PR's files; pr-nodes.md with changes-nodes.diff when a node pool should change (its own PR)."""
+    from bot.report.json_report import write_report
+
     out.mkdir(parents=True, exist_ok=True)
     drafts = {d.scope: d for d in result.drafts}
+    write_report(result.report, out / "report.json")
     files = {
-        "report.json": json.dumps(result.report, indent=2) + "\n",
         "pr.md": drafts["resources"].body if "resources" in drafts else result.step_summary,
         "changes.diff": drafts["resources"].diff if "resources" in drafts else "",
     }
@@ -60,12 +60,14 @@ def write_outputs(out: Path, result) -> list[Path]:
         files["changes-nodes.diff"] = "".join(d.diff for d in result.drafts if d.scope == "nodes")
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
-    return [out / name for name in files]
+    return [out / "report.json"] + [out / name for name in files]
 
 
 def run(args: argparse.Namespace) -> int:
     from bot.commands.snapshot import refuse_measurement_flags_with_snapshot
     from bot.pipeline import run_pipeline
+    from bot.policy import Overrides
+    from bot.report.markdown import FileLines, render_terminal_summary
 
     refuse_measurement_flags_with_snapshot(args)
     if args.write and not args.repo:
@@ -73,17 +75,20 @@ def run(args: argparse.Namespace) -> int:
     repo = Path(args.repo) if args.repo else None
     if repo is not None and not repo.is_dir():
         raise InputError(str(repo), "repository folder not found", field="--repo")
-    snapshot = load_input_snapshot(args)
+    with timing.phase("snapshot"):
+        snapshot = load_input_snapshot(args)
     result = run_pipeline(
         repo, snapshot, args.policy, Overrides(),
         mode_override=args.mode, max_changes=args.max_changes,
         namespaces=tuple(n for n in args.namespaces.split(",") if n), write=args.write,
     )
     if args.out:
-        write_outputs(Path(args.out), result)
+        with timing.phase("write outputs"):
+            write_outputs(Path(args.out), result)
     for warning in result.warnings:
         print(f"rightsizer: warning: {warning}", file=sys.stderr)
     if not args.quiet:
-        files = [FileLines(e.path, tuple(e.lines)) for e in result.edits]
-        sys.stdout.write(render_terminal_summary(result.plan, files))
+        with timing.phase("report"):
+            files = [FileLines(e.path, tuple(e.lines)) for e in result.edits]
+            sys.stdout.write(render_terminal_summary(result.plan, files))
     return 0

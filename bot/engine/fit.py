@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from math import floor
 from typing import Iterable, Mapping
 
-from bot.model import RESOURCES, Node, Resources, ResourceSpec, Workload
+from bot.model import Node, Resources, ResourceSpec, Workload
 from bot.policy import Budgets
 
 Vector = tuple[int, int]  # (millicores, bytes)
@@ -20,19 +20,23 @@ Vector = tuple[int, int]  # (millicores, bytes)
 
 def pod_request(workload: Workload, specs: Mapping[str, ResourceSpec]) -> Vector:
     """What one pod of the workload reserves, given each container's spec (by name)."""
-    out = []
-    for r in RESOURCES:
-        app = side = init_max = 0
-        for c in workload.containers:
-            value = specs[c.name].effective_request(r)
-            if c.sidecar:
-                side += value
-            elif c.init:
-                init_max = max(init_max, value)
-            else:
-                app += value
-        out.append(max(app + side, init_max + side))
-    return out[0], out[1]
+    # Both resources in one pass, effective_request inlined: selection calls this ~5 times per container.
+    app_c = side_c = init_c = app_m = side_m = init_m = 0
+    for c in workload.containers:
+        spec = specs[c.name]
+        req, lim = spec.requests, spec.limits
+        cpu = req.cpu if req.cpu is not None else (lim.cpu if lim.cpu is not None else 0)
+        mem = req.memory if req.memory is not None else (lim.memory if lim.memory is not None else 0)
+        if c.sidecar:
+            side_c += cpu
+            side_m += mem
+        elif c.init:
+            init_c = max(init_c, cpu)
+            init_m = max(init_m, mem)
+        else:
+            app_c += cpu
+            app_m += mem
+    return max(app_c + side_c, init_c + side_c), max(app_m + side_m, init_m + side_m)
 
 
 def placement(workload: Workload) -> Counter:

@@ -359,12 +359,13 @@ def select(
     # Every explanation is measured on the final projection, the "after" of the node table.
     blocked: dict[str, Block] = {}
     held: dict[str, Block] = {}
-    over_cap_downs = [c for c in downsizes if c.key not in taken]
-    reserved: dict[str, list[int]] = {}  # room already promised to an earlier blocked pod ("it would fit on …")
+    # Both indexes are built once on that projection, so each explanation is a lookup, not a scan.
+    offers = _Offers(ws, [c for c in downsizes if c.key not in taken])
+    free = _FreeRoom(ws.projection, nodes, limits)  # room already promised to an earlier blocked pod is taken off
     for up in waiting:
         if up.key in taken and up.key not in adjusted:
             continue
-        block = _block(ws, up, nodes, limits, over_cap_downs, reserved, held=up.key in adjusted, quotas=quotas)
+        block = _block(ws, up, free, offers, held=up.key in adjusted, quotas=quotas)
         if up.key in adjusted:
             held[up.key] = block
             notes[up.key].append(f"{' and '.join(block.held)} part held back: " + block.describe())
@@ -409,25 +410,31 @@ def _freed(deltas: Mapping[str, Vector], node: str, i: int) -> int:
 def _make_room(ws: _Workspace, room: _RoomIndex, over: dict[tuple[str, int], int], pool: list[Candidate], budget: int) -> list[Candidate] | None:
     """Greedily add downsizes that cut the specific overruns; undo them all if they cannot."""
     need = dict(over)
+    keys = list(need)
+    weight = [2.0 if node != "*" else 1.0 for node, _ in keys]  # same-node relief counts double: cluster-wide slack does not schedule a pod
+    # What each downsize frees per overrun, measured once: a downsize that frees none of them never scores.
+    remaining = []
+    for cand in pool:
+        frees = [_freed(room.deltas[cand.key], node, i) for node, i in keys]
+        if any(f > 0 for f in frees):
+            remaining.append((cand, frees))
     chosen: list[tuple[Candidate, dict[str, Vector]]] = []
-    remaining = list(pool)
     while any(v > 0 for v in need.values()) and len(chosen) < budget and remaining:
+        amounts = [need[k] for k in keys]
         best, best_score = None, 0.0
-        for cand in remaining:
-            deltas = room.deltas[cand.key]
+        for entry in remaining:
             score = 0.0
-            for (node, i), amount in need.items():
-                freed = _freed(deltas, node, i) if amount > 0 else 0
-                if freed > 0:
-                    # Same-node relief counts double: cluster-wide slack does not schedule a pod.
-                    score += min(freed, amount) / amount * (2.0 if node != "*" else 1.0)
+            for k, freed in enumerate(entry[1]):
+                amount = amounts[k]
+                if amount > 0 and freed > 0:
+                    score += min(freed, amount) / amount * weight[k]
             if score > best_score:
-                best, best_score = cand, score
+                best, best_score = entry, score
         if best is None:
             break
         remaining.remove(best)
-        deltas = ws.apply(best)
-        chosen.append((best, deltas))
+        deltas = ws.apply(best[0])
+        chosen.append((best[0], deltas))
         for key in need:
             need[key] -= _freed(deltas, *key)
     if all(v <= 0 for v in need.values()):
@@ -437,12 +444,10 @@ def _make_room(ws: _Workspace, room: _RoomIndex, over: dict[tuple[str, int], int
     return None
 
 
-def _block(
-    ws: _Workspace, up: Candidate, nodes: Sequence[Node], limits: Mapping[str, NodeLimits],
-    waiting_downsizes: Sequence[Candidate], reserved: dict[str, list[int]], *, held: bool, quotas: QuotaBook | None = None,
-) -> Block:
+def _block(ws: _Workspace, up: Candidate, free: "_FreeRoom", offers: "_Offers", *, held: bool, quotas: QuotaBook | None = None) -> Block:
     """What the rest of ``up`` (all of it, or its held-back part) would break on the final projection."""
     proj = ws.projection
+    limits = proj.limits
     deltas = ws.delta(up)  # from the spec now in the projection (current, or the partial change) to the full change
     shortfalls = []
     for i, r in enumerate(RES_NAMES):
@@ -466,43 +471,92 @@ def _block(
     return Block(
         shortfalls=tuple(shortfalls),
         held=held_resources,
-        fits_on=_fits_elsewhere(ws, up, nodes, limits, reserved) if node_bound else None,
-        tradeoffs=_tradeoffs(ws, shortfalls, waiting_downsizes),
+        fits_on=_fits_elsewhere(ws, up, free) if node_bound else None,
+        tradeoffs=tuple(t for s in shortfalls for t in offers.best(s.node, s.resource)),
     )
 
 
-def _fits_elsewhere(
-    ws: _Workspace, up: Candidate, nodes: Sequence[Node], limits: Mapping[str, NodeLimits], reserved: dict[str, list[int]],
-) -> str | None:
+def _fits_elsewhere(ws: _Workspace, up: Candidate, free: "_FreeRoom") -> str | None:
     """Another node whose room after this PR takes the whole pod at its new size (single-pod workloads); the room
     is reserved, so two blocked pods are never both told they fit in the same space."""
     w = up.workload
     if len(w.pods) != 1 or w.is_daemonset:
         return None
-    proj = ws.projection
     per_pod = pod_request(w, {**ws.specs[w.key], up.container: up.rec.proposed})
-    for n in nodes:
-        if n.name == w.pods[0].node or n.name not in proj.used:
-            continue
-        taken = reserved.setdefault(n.name, [0, 0])
-        room = [limits[n.name].budget[i] - proj.used[n.name][i] - taken[i] for i in (0, 1)]
-        if all(per_pod[i] <= room[i] for i in (0, 1)) and n.admits(w.node_selector, w.tolerations):
-            taken[0] += per_pod[0]
-            taken[1] += per_pod[1]
-            return n.name
-    return None
+    return free.reserve_first(per_pod, lambda n: n.name != w.pods[0].node and n.admits(w.node_selector, w.tolerations))
 
 
-def _tradeoffs(ws: _Workspace, shortfalls: Sequence[Shortfall], waiting: Sequence[Candidate], most: int = 3) -> tuple[Tradeoff, ...]:
-    """The largest waiting downsizes that would free room where a shortfall is (most per node and resource)."""
-    out = []
-    for s in shortfalls:
-        i = RES_NAMES.index(s.resource)
-        offers = []
+class _FreeRoom:
+    """Each node's room under its budget on the final projection, less what blocked pods were promised, in a
+    max tree over the nodes' order: the first node with room for a pod is found without looking at every node.
+
+    A subtree is skipped only when no node in it has enough CPU or none has enough memory, so the answer is
+    the one a scan of the nodes in order would give.
+    """
+
+    def __init__(self, proj: Projection, nodes: Sequence[Node], limits: Mapping[str, NodeLimits]):
+        self.nodes = [n for n in nodes if n.name in proj.used]
+        size = 1
+        while size < max(1, len(self.nodes)):
+            size *= 2
+        self.size = size
+        none = -(1 << 62)  # an empty leaf: never enough room
+        self.room = [[none, none] for _ in range(2 * size)]
+        for k, n in enumerate(self.nodes):
+            self.room[size + k] = [limits[n.name].budget[i] - proj.used[n.name][i] for i in (0, 1)]
+        for k in range(size - 1, 0, -1):
+            self._pull(k)
+
+    def _pull(self, k: int) -> None:
+        a, b = self.room[2 * k], self.room[2 * k + 1]
+        self.room[k] = [max(a[0], b[0]), max(a[1], b[1])]
+
+    def reserve_first(self, need: Vector, admits) -> str | None:
+        """The first node (in the snapshot's order) with room for ``need`` that ``admits`` accepts; its room is
+        reserved."""
+        k = self._first(1, need, admits)
+        if k is None:
+            return None
+        name = self.nodes[k - self.size].name
+        leaf = self.room[k]
+        leaf[0] -= need[0]
+        leaf[1] -= need[1]
+        while k > 1:
+            k //= 2
+            self._pull(k)
+        return name
+
+    def _first(self, k: int, need: Vector, admits) -> int | None:
+        room = self.room[k]
+        if room[0] < need[0] or room[1] < need[1]:
+            return None
+        if k >= self.size:
+            return k if admits(self.nodes[k - self.size]) else None
+        return self._first(2 * k, need, admits) or self._first(2 * k + 1, need, admits)
+
+
+class _Offers:
+    """The waiting downsizes that would free room, per node and resource and for the cluster, largest first.
+
+    Measured once on the final projection (explanations do not change it), so a blocked change's trade-offs
+    are the head of a sorted list.
+    """
+
+    def __init__(self, ws: _Workspace, waiting: Sequence[Candidate], most: int = 3):
+        lists: dict[tuple[str, int], list[tuple[int, str]]] = {}
         for c in waiting:
             deltas = ws.delta(c)
-            frees = -sum(d[i] for d in deltas.values()) if s.node == "cluster" else -deltas.get(s.node, (0, 0))[i]
-            if frees > 0:
-                offers.append(Tradeoff(c.ref, s.node, s.resource, frees))
-        out += sorted(offers, key=lambda t: (-t.frees, t.key))[:most]
-    return tuple(out)
+            for i in (0, 1):
+                total = -sum(d[i] for d in deltas.values())
+                if total > 0:
+                    lists.setdefault(("cluster", i), []).append((total, c.ref))
+                for node, d in deltas.items():
+                    if -d[i] > 0:
+                        lists.setdefault((node, i), []).append((-d[i], c.ref))
+        # sorted() is stable: equal offers keep the waiting order, as a scan of the waiting downsizes would
+        self.best_by = {k: tuple(Tradeoff(ref, k[0], RES_NAMES[k[1]], frees)
+                                 for frees, ref in sorted(v, key=lambda t: (-t[0], t[1]))[:most])
+                        for k, v in lists.items()}
+
+    def best(self, node: str, resource: str) -> tuple[Tradeoff, ...]:
+        return self.best_by.get((node, RES_NAMES.index(resource)), ())

@@ -6,7 +6,6 @@ Shared by ``rightsizer run`` (schedule, workflow_dispatch) and the comment comma
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -273,8 +272,10 @@ class Session:
         path = self.cfg.report_path
         if path is None:
             return None
+        from bot.report.json_report import write_report
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_report(report, path)
         return path
 
     def _write_summary(self, text: str) -> None:

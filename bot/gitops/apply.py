@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from bot import quantity
 from bot.gitops.mapping import MappingResult, Target
 from bot.gitops.patch import FIELD_ORDER, PatchError, read_spec, set_field_reusing
 from bot.gitops.yamldoc import (MAX_FILE_BYTES, YamlFileError, duplicate_key, get_path, inner_text, literal_span,
@@ -44,8 +45,8 @@ def _wanted(change: ContainerChange) -> dict[tuple[str, str], int | None]:
     return {(k, r): change.proposed.get(k, r) for k, r in FIELD_ORDER}
 
 
-def patch_text(text: str, items: Sequence[tuple[ContainerChange, Target]]) -> str:
-    docs = None
+def patch_text(text: str, items: Sequence[tuple[ContainerChange, Target]], docs: list | None = None) -> str:
+    """``docs``: a parse of ``text`` already made (discovery's), so the file is not parsed again to find positions."""
     for change, target in items:
         for kind, resource, old, new in change.changed_fields():
             text, docs = set_field_reusing(text, docs, target.doc, target.block, kind, resource, new)
@@ -85,6 +86,63 @@ def verify(text: str, items: Sequence[tuple[ContainerChange, Target]], before: s
     return None
 
 
+def _libyaml_docs(text: str) -> list | None:
+    """The documents as plain values by libyaml (PyYAML's C parser, ~30× faster than ruamel), or None when
+    libyaml is missing or has any complaint: then ruamel decides."""
+    try:
+        import yaml
+
+        return list(yaml.load_all(text, Loader=yaml.CSafeLoader))
+    except Exception:  # noqa: BLE001 - no libyaml, or any complaint of it: "not shown here"
+        return None
+
+
+def verify_fast(before: str, after: str, items: Sequence[tuple[ContainerChange, Target]],
+                also_edited: Sequence[tuple[int, tuple]] = ()) -> bool:
+    """``verify``'s two checks with libyaml: every target reads back as wanted, and nothing outside the edited
+    blocks changed. True only when both hold; False means "not shown here" and ``verify`` (ruamel, the parser
+    that gave the positions) decides. Both documents are read by the same parser, so a YAML 1.1 reading of some
+    scalar cannot make a change look like none. tests/gitops/test_read_back.py holds the two to the same verdict
+    on every sizing block of the corpus."""
+    old, new = _libyaml_docs(before), _libyaml_docs(after)
+    if old is None or new is None or len(old) != len(new):
+        return False
+    for i, (a, b) in enumerate(zip(old, new)):
+        skip = {t.block for _, t in items if t.doc == i} | {p for d, p in also_edited if d == i}
+        if _plain(a, skip) != _plain(b, skip):
+            return False
+    return read_back_fast(after, items, new)
+
+
+def read_back_fast(text: str, items: Sequence[tuple[ContainerChange, Target]], docs: list | None = None) -> bool:
+    """The read-back with libyaml (PyYAML's C parser, ~30× faster than ruamel): True when every changed field reads
+    back as wanted. False only means "not shown here" (no libyaml, a YAML 1.1 reading of a key, a parse error):
+    ``verify``, with the parser that gave the positions, then decides. tests/gitops/test_read_back.py holds the two
+    to the same verdict on every sizing block of the corpus."""
+    docs = docs if docs is not None else _libyaml_docs(text)
+    if docs is None:
+        return False
+    for change, target in items:
+        node = docs[target.doc] if target.doc < len(docs) else None
+        for key in target.block:
+            if isinstance(node, dict) and key in node:
+                node = node[key]
+            elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+                node = node[key]
+            else:
+                return False
+        for kind, resource, _, want in change.changed_fields():
+            section = node.get(kind) if isinstance(node, dict) else None
+            raw = section.get(resource) if isinstance(section, dict) else None
+            try:
+                got = None if raw is None else quantity.parse(resource, raw)
+            except quantity.QuantityError:
+                return False
+            if got != want:
+                return False
+    return True
+
+
 def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchResult:
     """Patch every mapped file in memory and verify it; with ``write``, then write them all at
     once (atomically, all or none). Every path goes through the repository path gate."""
@@ -103,7 +161,8 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
             duplicate = duplicate_key(text)
             if duplicate:
                 raise PatchError(f"{duplicate}; which one counts is ambiguous, so the file is not edited")
-            after_text, problem = _patch_file(rel, text, groups)
+            known = mapping.parsed.get(rel)
+            after_text, problem = _patch_file(rel, text, groups, known.docs if known is not None and known.text == text else None)
         except PathRefused as exc:
             problem = f"path refused: {exc}"
         except UnicodeDecodeError:
@@ -123,11 +182,12 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
     return result
 
 
-def _patch_file(rel: str, text: str, groups: dict[str, list[tuple[ContainerChange, Target]]]) -> tuple[str, str | None]:
+def _patch_file(rel: str, text: str, groups: dict[str, list[tuple[ContainerChange, Target]]],
+                docs: list | None = None) -> tuple[str, str | None]:
     """Patch one file: its own blocks, then each YAML text embedded in one of its literal block strings
     (patched and verified as a file of its own, then spliced back). Returns the text and the problem, if any."""
     direct = groups.get(rel, [])
-    after = patch_text(text, direct)
+    after = patch_text(text, direct, docs)
     embedded = [(split_embedded(key), items) for key, items in groups.items() if key != rel]
     for (_, doc, where), items in embedded:
         lines = after.splitlines(keepends=True)
@@ -141,7 +201,8 @@ def _patch_file(rel: str, text: str, groups: dict[str, list[tuple[ContainerChang
         value = get_path(parse_documents(after)[doc], where)
         if not isinstance(value, str) or value.rstrip("\n") != new_inner.replace("\r\n", "\n").rstrip("\n"):
             return after, f"the edited text at {'.'.join(map(str, where))} does not read back as written"
-    return after, verify(after, direct, text, [(doc, where) for (_, doc, where), _ in embedded])
+    also = [(doc, where) for (_, doc, where), _ in embedded]
+    return after, None if verify_fast(text, after, direct, also) else verify(after, direct, text, also)
 
 
 def unified_diff(edits: Sequence[FileEdit]) -> str:

@@ -46,7 +46,9 @@ class Target:
 class MappingResult:
     mapped: list[tuple[ContainerChange, Target]] = field(default_factory=list)
     unmapped: list[tuple[ContainerChange, str]] = field(default_factory=list)
+    parsed: dict = field(default_factory=dict, repr=False)  # rel → YamlFile the mapping read: apply reuses its parse
     refused: dict[str, str] = field(default_factory=dict)  # repository files the path gate would not read
+    patched: Any = field(default=None, repr=False)  # apply(write=False)'s result, once the pipeline has made it
 
 
 def _dotted(path: str) -> tuple:
@@ -298,7 +300,7 @@ def _unshared(inv: Inventory, target: Target) -> Target | str:
 
 
 def map_changes(inv: Inventory, changes: Sequence[ContainerChange]) -> MappingResult:
-    result = MappingResult()
+    result = MappingResult(parsed=inv.files)
     found: list[tuple[ContainerChange, Target]] = []
     for change in changes:
         target = target_for(inv, change)

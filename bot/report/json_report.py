@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 from bot import __version__
 from bot.engine.guards import guards_of
@@ -89,6 +91,41 @@ def decision_dict(d: Decision) -> dict[str, Any]:
     return out
 
 
+class _DecisionDict(dict):
+    __slots__ = ("__weakref__",)
+
+
+class DecisionDicts(Sequence):
+    """report["decisions"]: each decision's dict is made when it is read (written to report.json, most often), so
+    a 20,000-container report does not hold every decision twice, once in the plan and once as dicts (100 MB).
+    While a reader holds a decision's dict, reading it again gives that same dict (as from a list).
+    json.dumps needs ``default=list`` for it, as write_report passes."""
+
+    def __init__(self, decisions: Sequence[Decision]):
+        self._decisions = decisions
+        self._alive: weakref.WeakValueDictionary[int, _DecisionDict] = weakref.WeakValueDictionary()
+
+    def __len__(self) -> int:
+        return len(self._decisions)
+
+    def _at(self, k: int) -> dict[str, Any]:
+        made = self._alive.get(k)
+        if made is None:
+            made = self._alive[k] = _DecisionDict(decision_dict(self._decisions[k]))
+        return made
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self._at(k) for k in range(len(self))[i]]
+        return self._at(range(len(self))[i])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._at(k) for k in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
 def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     counts = {s: len(plan.by_status(s)) for s in STATUSES}
     out = {
@@ -102,7 +139,7 @@ def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, An
         "counts": counts,
         "cluster": _node(plan.cluster),
         "nodes": nodes_dicts(plan.nodes),
-        "decisions": [decision_dict(d) for d in plan.decisions],
+        "decisions": DecisionDicts(plan.decisions),
     }
     if plan.unknown_nodes:
         out["unknownNodes"] = list(plan.unknown_nodes)
@@ -112,6 +149,34 @@ def report_dict(plan: Plan, extra: dict[str, Any] | None = None) -> dict[str, An
     if extra:
         out.update(extra)
     return out
+
+
+INDENT_UP_TO = 2000  # decisions; above this report.json is written compact
+_COMPACT = (",", ":")
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    """report.json: indented for people while it is small; compact above INDENT_UP_TO decisions, where nobody reads
+    it by eye. Compact uses the C encoder (the indenting one is pure Python, 4× slower) one decision at a time, so
+    the whole file never sits in memory as one string: the text is exactly json.dumps(report, separators=(",", ":"))."""
+    import json
+
+    decisions = report.get("decisions", ())
+    with open(path, "w", encoding="utf-8") as f:
+        if len(decisions) <= INDENT_UP_TO:
+            f.write(json.dumps(report, indent=2, default=list) + "\n")
+            return
+        f.write("{")
+        for n, (key, value) in enumerate(report.items()):
+            f.write(("," if n else "") + json.dumps(key) + ":")
+            if key != "decisions":
+                f.write(json.dumps(value, separators=_COMPACT, default=list))
+                continue
+            f.write("[")
+            for k, d in enumerate(value):
+                f.write(("," if k else "") + json.dumps(d, separators=_COMPACT))
+            f.write("]")
+        f.write("}\n")
 
 
 def pool_dict(p) -> dict[str, Any]:
