@@ -93,6 +93,12 @@ def snapshot_for(repo: Path, seed: int = 1) -> dict:
             "workloads": list(workloads.values())}
 
 
+def _writable(root: Path) -> None:
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o200)
+
+
 def main(argv: list[str], runs: int = 1) -> str:
     name = argv[0] if argv else DEFAULT_REPO
     source = CORPUS / name
@@ -105,6 +111,7 @@ def main(argv: list[str], runs: int = 1) -> str:
         for k in range(runs):
             work = Path(tmp) / f"run{k}"
             shutil.copytree(source, work / "repo", symlinks=True)
+            _writable(work / "repo")  # the shared corpus is read-only; a user's checkout is not
             r = measure(snap, work / "repo", work / "out", max_changes=1000)
             if best is None or r["total"] < best["total"]:
                 best = r
