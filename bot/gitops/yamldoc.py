@@ -61,7 +61,15 @@ class YamlFile:
         return "\r\n" if "\r\n" in self.text else "\n"
 
 
-def parse_documents(text: str, rel: str = "<text>") -> list[Any]:
+def parse_documents(text: str, rel: str = "<text>", *, fast: bool = True) -> list[Any]:
+    """The documents with ruamel's positions: built from libyaml's parse where bot.gitops.fastyaml can vouch
+    for the result (``fast``), else by ruamel itself."""
+    if fast:
+        from bot.gitops import fastyaml
+
+        docs = fastyaml.load(text)
+        if docs is not None:
+            return docs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reused anchors are legal YAML 1.2
         try:
