@@ -89,6 +89,10 @@ def verify(text: str, items: Sequence[tuple[ContainerChange, Target]], before: s
 def _libyaml_docs(text: str) -> list | None:
     """The documents as plain values by libyaml (PyYAML's C parser, ~30× faster than ruamel), or None when
     libyaml is missing or has any complaint: then ruamel decides."""
+    from bot.gitops.fastyaml import libyaml_can_read
+
+    if not libyaml_can_read(text):
+        return None
     try:
         import yaml
 

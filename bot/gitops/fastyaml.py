@@ -44,9 +44,31 @@ class _NotHere(Exception):
     """Something this loader leaves to ruamel."""
 
 
+# libyaml's composer recurses on the C stack: tens of thousands of nested collections crash the process
+# (a segmentation fault, not an exception). Nesting is bounded before libyaml sees a text; deeper texts go
+# to ruamel, which refuses them with a RecursionError, reported as unparseable.
+MAX_FLOW_DEPTH = 1000
+MAX_BLOCK_PREFIX = 2000  # leading spaces, dashes, `?` and `:` on one line: block nesting is at most this deep
+_FLOW = re.compile(r"[^\[\]{}]+")
+_BLOCK_PREFIX = re.compile(r"^[ \t?:-]{%d}" % (MAX_BLOCK_PREFIX + 1), re.M)
+
+
+def libyaml_can_read(text: str) -> bool:
+    """True when the text nests shallowly enough for libyaml to parse without exhausting the C stack."""
+    if _BLOCK_PREFIX.search(text):
+        return False
+    if text.count("[") + text.count("{") <= MAX_FLOW_DEPTH:
+        return True
+    depth = deepest = 0
+    for c in _FLOW.sub("", text):  # brackets in strings count too: an overestimate, which only costs speed
+        depth = depth + 1 if c in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest <= MAX_FLOW_DEPTH
+
+
 def load(text: str) -> list[Any] | None:
     """The documents of ``text`` as ruamel's round-trip loader makes them, or None: ask ruamel."""
-    if text.startswith("\ufeff") or _RARE.search(text) or _odd_line_breaks(text):
+    if text.startswith("\ufeff") or _RARE.search(text) or _odd_line_breaks(text) or not libyaml_can_read(text):
         return None
     try:
         import yaml

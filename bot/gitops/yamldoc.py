@@ -103,6 +103,10 @@ def _no_duplicate_by_libyaml(text: str) -> bool:
     """True when libyaml's node graph shows no mapping with two equal scalar keys: then there is no duplicate
     (keys that differ as text cannot be equal to ruamel either, for the string keys Kubernetes YAML has).
     False means "not shown here": ruamel, ~30× slower, decides."""
+    from bot.gitops.fastyaml import libyaml_can_read
+
+    if not libyaml_can_read(text):
+        return False
     try:
         import yaml
 

@@ -47,3 +47,29 @@ def test_duplicate_keys_in_a_target_are_refused_not_guessed(world):
     assert refused["ref"] == "media/sonarr/app", refused
     assert refused["reason"].startswith('apps/sonarr.yaml: found duplicate key "requests"') and "not edited" in refused["reason"]
     assert changed == {"repo/apps/radarr.yaml"} and (world.root / SONARR).read_text() == text
+
+
+# It names sonarr, so discovery (which parses only files that mention a workload it looks for) reads it.
+DEEP_HELMRELEASE = """\
+# values shared with sonarr
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: deep
+  namespace: media
+spec:
+  values:
+    x:"""
+
+
+@pytest.mark.parametrize("nesting", [
+    " " + "[" * 200_000 + "]" * 200_000 + "\n",  # flow: libyaml's C composer would exhaust the C stack
+    "\n      " + "- " * 300_000 + "a\n",  # block: compact nested sequences, one level per `- `
+])
+def test_deeply_nested_yaml_in_the_repo_does_not_crash_the_run(world, nesting):
+    # A HelmRelease nested 200,000 deep crashed the process (a segmentation fault in libyaml, not an exception)
+    # once discovery read positions through libyaml. It is now left to ruamel, which finds it unparseable.
+    (world.root / "repo/apps/deep.yaml").write_text(DEEP_HELMRELEASE + nesting)
+    report, changed, r = _plan(world)
+    assert changed == {"repo/apps/radarr.yaml", "repo/apps/sonarr.yaml"}  # the run went on and patched both
+    assert "not read: apps/deep.yaml: not parseable YAML" in r.err and "Traceback" not in r.err
