@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bot import quantity
+from bot.gitops.fastyaml import Documents
 from bot.gitops.mapping import MappingResult, Target
 from bot.gitops.patch import FIELD_ORDER, PatchError, read_spec, set_field_reusing
 from bot.gitops.yamldoc import (MAX_FILE_BYTES, YamlFileError, duplicate_key, get_path, inner_text, literal_span,
@@ -162,11 +163,12 @@ def apply(repo: Path, mapping: MappingResult, *, write: bool = False) -> PatchRe
         try:
             before = read_inside(Path(repo), rel, MAX_FILE_BYTES)
             text = before.decode("utf-8")
-            duplicate = duplicate_key(text)
+            known = mapping.parsed.get(rel)
+            docs = known.docs if known is not None and known.text == text else None
+            duplicate = None if isinstance(docs, Documents) else duplicate_key(text)  # discovery's parse already said
             if duplicate:
                 raise PatchError(f"{duplicate}; which one counts is ambiguous, so the file is not edited")
-            known = mapping.parsed.get(rel)
-            after_text, problem = _patch_file(rel, text, groups, known.docs if known is not None and known.text == text else None)
+            after_text, problem = _patch_file(rel, text, groups, docs)
         except PathRefused as exc:
             problem = f"path refused: {exc}"
         except UnicodeDecodeError:

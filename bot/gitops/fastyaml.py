@@ -40,6 +40,11 @@ _STRING_STYLES = {'"': DoubleQuotedScalarString, "'": SingleQuotedScalarString, 
                   ">": FoldedScalarString}
 
 
+class Documents(list):
+    """The documents this module built. Building refuses duplicate keys, so a file read this way has none:
+    the patch need not look for them again."""
+
+
 class _NotHere(Exception):
     """Something this loader leaves to ruamel."""
 
@@ -66,7 +71,7 @@ def libyaml_can_read(text: str) -> bool:
     return deepest <= MAX_FLOW_DEPTH
 
 
-def load(text: str) -> list[Any] | None:
+def load(text: str) -> Documents | None:
     """The documents of ``text`` as ruamel's round-trip loader makes them, or None: ask ruamel."""
     if text.startswith("\ufeff") or _RARE.search(text) or _odd_line_breaks(text) or not libyaml_can_read(text):
         return None
@@ -78,7 +83,7 @@ def load(text: str) -> list[Any] | None:
         return None
     builder = _Builder(yaml, text)
     try:
-        return [builder.build(n, None) for n in nodes]
+        return Documents(builder.build(n, None) for n in nodes)
     except (_NotHere, RecursionError):
         return None
 

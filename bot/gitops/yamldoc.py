@@ -83,7 +83,9 @@ def duplicate_key(text: str) -> str | None:
 
     Positions are read with duplicates allowed (real files have them); a file we edit must not
     have any, because which copy a consumer honours is up to the consumer."""
-    if _no_duplicate_by_libyaml(text):
+    from bot.gitops import fastyaml
+
+    if fastyaml.load(text) is not None:  # it refuses duplicate keys: ruamel, ~20× slower, only decides the rest
         return None
     y = YAML(typ="rt")
     y.allow_duplicate_keys = False
@@ -97,36 +99,6 @@ def duplicate_key(text: str) -> str | None:
                 key = str(getattr(exc, "problem", "") or "").strip()
                 return f"{key or 'a duplicate key'}" + (f" (line {mark.line + 1})" if mark else "")
     return None
-
-
-def _no_duplicate_by_libyaml(text: str) -> bool:
-    """True when libyaml's node graph shows no mapping with two equal scalar keys: then there is no duplicate
-    (keys that differ as text cannot be equal to ruamel either, for the string keys Kubernetes YAML has).
-    False means "not shown here": ruamel, ~30× slower, decides."""
-    from bot.gitops.fastyaml import libyaml_can_read
-
-    if not libyaml_can_read(text):
-        return False
-    try:
-        import yaml
-
-        nodes = list(yaml.compose_all(text, Loader=yaml.CSafeLoader))
-    except Exception:  # noqa: BLE001 - no libyaml, or any complaint of it
-        return False
-    stack, seen = [n for n in nodes if n is not None], set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
-            if len(keys) != len(set(keys)) or len(keys) != len(node.value):
-                return False  # a repeated key, or a complex key: let ruamel judge
-            stack.extend(v for _, v in node.value)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-    return True
 
 
 def get_path(node: Any, path: tuple) -> Any:
