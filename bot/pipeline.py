@@ -54,12 +54,20 @@ class PipelineResult:
     edits: list[Any] = field(default_factory=list)
 
 
-def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple[Plan, Any, dict[str, str]]:
-    """Plan, and (with a repo) the GitOps mapping of the selected changes.
+@dataclass(frozen=True)
+class GitWork:
+    """The selected changes' places in Git and their patch (computed, not yet written)."""
+
+    mapping: Any
+    patch: Any
+
+
+def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple[Plan, GitWork | None, dict[str, str]]:
+    """Plan, and (with a repo) the GitOps mapping and patch of the selected changes.
 
     Only selected changes are looked up (the repo is read lazily, so the work grows with the PR);
-    any that are not in Git are taken out and the plan is made again, until every selected change
-    has its file. Returns (plan, mapping or None, unmapped {key: reason}).
+    any that are not in Git, or whose file the patch refuses, are taken out and the plan is made
+    again, until every selected change has its file. Returns (plan, GitWork or None, unmapped {key: reason}).
     """
     with timing.phase("plan"):
         plan = build_plan(snapshot, policy)
@@ -75,22 +83,20 @@ def plan_for(snapshot: Snapshot, policy: Policy, repo_dir: Path | None) -> tuple
             mapping = gitops.map_changes(inventory, plan.changes())
         new = {change.ref: reason for change, reason in mapping.unmapped}
         if not new:
-            new = _refused_changes(repo_dir, mapping)
+            with timing.phase("patch"):
+                patch = gitops.apply(repo_dir, mapping, write=False)  # written by run_pipeline, once all is computed
+            new = _refused_changes(mapping, patch)
         if not new:
-            return plan, mapping, unmapped
+            return plan, GitWork(mapping, patch), unmapped
         unmapped.update(new)
         with timing.phase("plan"):
             plan = build_plan(snapshot, replace(policy, not_in_git=dict(unmapped)))
 
 
-def _refused_changes(repo_dir: Path, mapping: Any) -> dict[str, str]:
-    """The changes in files the patch would refuse (the read-back failed): they cannot land, so they are
+def _refused_changes(mapping: Any, patch: Any) -> dict[str, str]:
+    """The changes in files the patch refused (the read-back failed): they cannot land, so they are
     taken out like the ones not in Git, and the PR lists only what its commit holds."""
-    from bot import gitops
-
-    with timing.phase("patch"):
-        mapping.patched = gitops.apply(repo_dir, mapping, write=False)  # the run's patch, reused when nothing is refused
-    refused = dict(mapping.patched.refused)
+    refused = dict(patch.refused)
     return {change.ref: f"{REFUSED_PREFIX}{target.file}: {refused[target.file]}"
             for change, target in mapping.mapped if target.file in refused}
 
@@ -197,7 +203,7 @@ def change_record(d) -> Any:
     return ChangeRecord(w.namespace, w.kind, w.name, d.container, rec.current, rec.proposed, w.helm_release, d.init)
 
 
-def _apply_holds(plan: Plan, mapping: Any, unmapped: dict[str, str], snapshot: Snapshot, policy: Policy,
+def _apply_holds(plan: Plan, git: GitWork | None, unmapped: dict[str, str], snapshot: Snapshot, policy: Policy,
                  repo_dir: Path | None, holds: Any):
     """Plan again without the changes a back-off or a pending revert forbids (verification, issue 14).
     Only proposals moving a held field in the held direction are taken out."""
@@ -209,10 +215,10 @@ def _apply_holds(plan: Plan, mapping: Any, unmapped: dict[str, str], snapshot: S
                  for d in plan.decisions if d.recommendation is not None and d.recommendation.changed]
     held = holds.held(proposals, now)
     if not held:
-        return plan, mapping, unmapped, policy
+        return plan, git, unmapped, policy
     policy = replace(policy, held={**dict(getattr(policy, "held", {}) or {}), **held})
-    plan, mapping, unmapped = plan_for(snapshot, policy, repo_dir)
-    return plan, mapping, unmapped, policy
+    plan, git, unmapped = plan_for(snapshot, policy, repo_dir)
+    return plan, git, unmapped, policy
 
 
 def _diff(edits: list[Any]) -> str:
@@ -261,22 +267,18 @@ def run_pipeline(
     if namespaces:
         policy = policy.with_namespaces(namespaces)
 
-    plan, mapping, unmapped = plan_for(snapshot, policy, repo_dir)
+    plan, git, unmapped = plan_for(snapshot, policy, repo_dir)
     if holds is not None:
-        plan, mapping, unmapped, policy = _apply_holds(plan, mapping, unmapped, snapshot, policy, repo_dir, holds)
+        plan, git, unmapped, policy = _apply_holds(plan, git, unmapped, snapshot, policy, repo_dir, holds)
     warnings: list[str] = []
     edits: list[Any] = []
     files: list[FileLines] = []
-    if mapping is not None:
-        from bot import gitops
-
-        with timing.phase("patch"):
-            # written below, once everything is computed
-            result = mapping.patched if mapping.patched is not None else gitops.apply(repo_dir, mapping, write=False)
+    if git is not None:
+        result = git.patch
         edits = list(result.edits)
         warnings += [str(w) for w in result.warnings]
         warnings += [f"{path}: refused: {why}" for path, why in result.refused]
-        warnings += [f"not read: {why}" for why in getattr(mapping, "refused", {}).values()]
+        warnings += [f"not read: {why}" for why in git.mapping.refused.values()]
         files = [FileLines(e.path, tuple(e.lines), tuple(getattr(e, "refs", ()))) for e in edits]
 
     from bot.snapshot import fit_warnings

@@ -48,7 +48,6 @@ class MappingResult:
     unmapped: list[tuple[ContainerChange, str]] = field(default_factory=list)
     parsed: dict = field(default_factory=dict, repr=False)  # rel → YamlFile the mapping read: apply reuses its parse
     refused: dict[str, str] = field(default_factory=dict)  # repository files the path gate would not read
-    patched: Any = field(default=None, repr=False)  # apply(write=False)'s result, once the pipeline has made it
 
 
 def _dotted(path: str) -> tuple:
