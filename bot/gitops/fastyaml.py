@@ -97,7 +97,7 @@ class _Builder:
     def __init__(self, yaml: Any, text: str):
         self.yaml = yaml
         self.lines = text.split("\n")
-        self.made: dict[int, Any] = {}  # scalar nodes already built: an alias is the same value
+        self.made: dict[int, Any] = {}  # collections built (None while building): an alias is the same object
 
     def build(self, node: Any, follow: tuple[int, int] | None) -> Any:
         """``follow``: where the next token after this node starts, when known (see _value_mark)."""
@@ -166,18 +166,14 @@ class _Builder:
             data.yaml_set_anchor(name.group(0))
 
     def scalar(self, node: Any) -> Any:
-        key = id(node)
-        if key in self.made:
-            return self.made[key]
-        if self._anchored(node):
-            start, end = node.start_mark, node.end_mark
-            if start.line != end.line:
-                raise _NotHere("a multi-line anchored scalar")
-            value = _plain_by_ruamel(self.lines[start.line][start.column:end.column].rstrip("\r"))
-        else:
-            value = _scalar(node.value, node.style)
-        self.made[key] = value
-        return value
+        """Only an anchored scalar can be met again (through an alias): its text read by ruamel once (the cache
+        of _plain_by_ruamel) gives the same object each time, as ruamel does."""
+        if not self._anchored(node):
+            return _scalar(node.value, node.style)
+        start, end = node.start_mark, node.end_mark
+        if start.line != end.line:
+            raise _NotHere("a multi-line anchored scalar")
+        return _plain_by_ruamel(self.lines[start.line][start.column:end.column].rstrip("\r"))
 
 
 def _mark(mark: Any) -> tuple[int, int]:
