@@ -15,7 +15,7 @@ FIELDS = (("requests", "cpu"), ("requests", "memory"), ("limits", "cpu"), ("limi
 BATCH_KINDS = frozenset({"Job", "CronJob"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resources:
     """A requests or limits map; ``None`` means the key is not set."""
 
@@ -36,7 +36,7 @@ class Resources:
         return self.cpu is None and self.memory is None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResourceSpec:
     requests: Resources = Resources()
     limits: Resources = Resources()
@@ -74,7 +74,7 @@ class ResourceSpec:
                 yield kind, resource, a, b
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Percentiles:
     """Usage distribution over the window: cores for CPU, bytes for memory."""
 
@@ -88,7 +88,7 @@ class Percentiles:
         return float(getattr(self, name))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Usage:
     cpu: Percentiles | None = None
     memory: Percentiles | None = None
@@ -100,7 +100,7 @@ class Usage:
         return getattr(self, resource)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Container:
     name: str
     resources: ResourceSpec = ResourceSpec()
@@ -114,14 +114,14 @@ class Container:
     sidecar: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pod:
     name: str
     node: str | None
     phase: str = "Running"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HelmReleaseRef:
     name: str
     namespace: str
@@ -186,7 +186,7 @@ class Taint:
         return False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Workload:
     kind: str
     namespace: str

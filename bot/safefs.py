@@ -58,30 +58,39 @@ def repo_relative(rel: str) -> str:
 def inside(root: Path, rel: str, *, missing_ok: bool = False, folder: bool = False) -> Path:
     """The path of ``rel`` under ``root`` after the gate's checks (see the module doc);
     ``folder``: it must name a real directory instead of a regular file."""
+    return Path(_inside(os.fspath(root), rel, missing_ok, folder)[0])
+
+
+def _inside(root: str, rel: str, missing_ok: bool, folder: bool) -> tuple[str, os.stat_result | None]:
+    """``inside`` on strings (a discovery walk checks every file of a repository: pathlib was most of its
+    cost), with the last component's lstat, or None for a missing name ``missing_ok`` allows."""
     clean = repo_relative(rel)
-    node = Path(root)
+    node = root
     parts = clean.split("/")
+    last_i = len(parts) - 1
+    st = None
     for i, part in enumerate(parts):
-        node = node / part
+        node = f"{node}/{part}"
         try:
             st = os.lstat(node)
         except FileNotFoundError:
-            if missing_ok and i == len(parts) - 1:
-                return node
+            if missing_ok and i == last_i:
+                return node, None
             raise PathRefused(f"{clean}: not found") from None
         except OSError as exc:
             raise PathRefused(f"{clean}: cannot read ({exc.strerror or exc})") from None
-        if stat.S_ISLNK(st.st_mode):
+        mode = st.st_mode
+        if stat.S_ISLNK(mode):
             raise PathRefused(f"{clean}: {'/'.join(parts[:i + 1])} is a symlink; symlinks are not followed")
-        last = i == len(parts) - 1
-        if not last and not stat.S_ISDIR(st.st_mode):
-            raise PathRefused(f"{clean}: {'/'.join(parts[:i + 1])} is not a directory")
-        if last and folder:
-            if not stat.S_ISDIR(st.st_mode):
-                raise PathRefused(f"{clean}: is {_kind(st.st_mode)}, not a directory")
-        elif last and not stat.S_ISREG(st.st_mode):
-            raise PathRefused(f"{clean}: is {_kind(st.st_mode)}, not a regular file")
-    return node
+        if i < last_i:
+            if not stat.S_ISDIR(mode):
+                raise PathRefused(f"{clean}: {'/'.join(parts[:i + 1])} is not a directory")
+        elif folder:
+            if not stat.S_ISDIR(mode):
+                raise PathRefused(f"{clean}: is {_kind(mode)}, not a directory")
+        elif not stat.S_ISREG(mode):
+            raise PathRefused(f"{clean}: is {_kind(mode)}, not a regular file")
+    return node, st
 
 
 def read_regular(path: Path, limit: int) -> bytes:
@@ -93,10 +102,15 @@ def read_regular(path: Path, limit: int) -> bytes:
         raise PathRefused(f"cannot read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):
         raise PathRefused(f"is {_kind(st.st_mode)}, not a regular file")
+    return _read_checked(path, st, limit)
+
+
+def _read_checked(path: str | Path, st: os.stat_result, limit: int, flags: int = 0) -> bytes:
+    """The bytes of a file ``st`` already showed to be regular: opened without blocking, checked again once open."""
     if st.st_size > limit:
         raise PathRefused(f"is {st.st_size} bytes, over the limit of {limit}")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | flags)
     except OSError as exc:
         raise PathRefused(f"cannot read: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as fh:
@@ -109,7 +123,10 @@ def read_regular(path: Path, limit: int) -> bytes:
 
 
 def read_inside(root: Path, rel: str, limit: int) -> bytes:
-    return read_regular(inside(root, rel), limit)
+    """A repository file's bytes: the gate's checks, then one open that does not follow a symlink put in its place since."""
+    path, st = _inside(os.fspath(root), rel, False, False)
+    assert st is not None
+    return _read_checked(path, st, limit, getattr(os, "O_NOFOLLOW", 0))
 
 
 def write_all(root: Path, files: Mapping[str, bytes]) -> None:

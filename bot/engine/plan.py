@@ -27,7 +27,7 @@ UNCHANGED = "unchanged"  # nothing worth changing
 STATUSES = (SELECTED, BLOCKED, OVER_CAP, REPORT_ONLY, SKIPPED, UNCHANGED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     workload: Workload
     container: str

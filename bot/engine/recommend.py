@@ -30,7 +30,7 @@ STATEFUL_CUT_PERCENT = 25  # a cut larger than this on a stateful workload is fl
 _EPS = 1e-9  # float noise: 100 × 1.3 is 130.00000000000003, which must not round up to 131
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     name: str
     resource: str
@@ -39,7 +39,7 @@ class Step:
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContainerRecommendation:
     container: str
     current: ResourceSpec

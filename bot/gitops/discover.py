@@ -221,12 +221,15 @@ def _s(value: Any) -> str | None:
 
 def _walk(root: Path, config: GitOpsConfig) -> list[str]:
     out = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    top = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(top):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        folder = os.path.relpath(dirpath, top).replace(os.sep, "/")
+        prefix = "" if folder == "." else folder + "/"
         for name in sorted(filenames):
             if not name.endswith((".yaml", ".yml")):
                 continue
-            rel = str(PurePosixPath(Path(dirpath, name).relative_to(root)))
+            rel = prefix + name
             if config.include and not any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in config.include):
                 continue
             if any(fnmatch.fnmatch(rel, p) for p in config.exclude):
