@@ -21,12 +21,13 @@ from bot.quantity import human
 from bot.report import savings
 from bot.report.json_report import pool_dict, report_dict
 from bot.report.nodepool_markdown import render_pool_note
-from bot.report.markdown import LABELS, REFUSED_PREFIX, FileLines, explain, headline, render_pr_body
+from bot.report.markdown import LABELS, PR_BODY_LIMIT, REFUSED_PREFIX, FileLines, explain, headline, render_pr_bodies
 
 __all__ = ["Overrides", "Pin", "PullRequestDraft", "PipelineResult", "run_pipeline", "plan_for"]
 
 PR_TITLE = "Right-size {n} container(s)"
 TFVARS_MAX_BYTES = 2 * 1024 * 1024
+STEP_SUMMARY_LIMIT = 1_000_000  # characters; the Action cuts what it writes at GitHub's 1 MiB (bot/github/app.py)
 
 
 @dataclass
@@ -305,8 +306,8 @@ def run_pipeline(
             f"`{p.pool.name}` {p.current} → {p.proposed} nodes" for p in pool_proposals if p.changed
         ) + " — proposed in its own PR on branch `rightsizer/nodes`, with the pods it makes room for."
     with timing.phase("report"):
-        body = _with_cost(render_pr_body(plan, files, unmapped_list, details_url=details_url, node_pool_note=pool_note), cost)
-        step_summary = _with_cost(render_pr_body(plan, files, unmapped_list, limit=1_000_000, node_pool_note=pool_note), cost)
+        body, step_summary = (_with_cost(text, cost) for text in render_pr_bodies(
+            plan, files, unmapped_list, details_url=details_url, limits=(PR_BODY_LIMIT, STEP_SUMMARY_LIMIT), node_pool_note=pool_note))
     if pool_notes:
         step_summary += "\n### Node pools\n\n" + "\n".join(f"- {n}" for n in pool_notes) + "\n"
         step_summary += "".join("\n" + d.body for d in pool_drafts)

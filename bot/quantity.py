@@ -90,8 +90,20 @@ def parse_decimal(text: str | int | float, resource: str | None = None) -> Decim
     return number * _DECIMAL[suffix]
 
 
+# The shapes nearly every quantity has ("250m", "2", "512Mi", "64Gi"): whole numbers, exact in integers, so they
+# skip Decimal (a snapshot of 20,000 containers holds ~80,000 quantities). Anything else takes the full parse.
+_WHOLE = re.compile(r"(\d{1,15})(m|Ki|Mi|Gi|Ti|k|M|G|T|)\Z")
+_CPU_WHOLE = {"m": 1, "": 1000, "k": 10**6}
+_MEMORY_WHOLE = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, **{k: v for k, v in _BINARY.items() if k in ("Ki", "Mi", "Gi", "Ti")}}
+
+
 def parse_cpu(text: str | int | float) -> int:
     """Millicores, rounded up to 1m as the API server does."""
+    m = _WHOLE.match(text) if type(text) is str else None
+    if m is not None and m.group(2) in _CPU_WHOLE:
+        value = int(m.group(1)) * _CPU_WHOLE[m.group(2)]
+        if value <= MAX_CPU_MILLICORES:
+            return value
     value = parse_decimal(text, "cpu") * 1000
     if value > MAX_CPU_MILLICORES:
         raise QuantityOutOfRange(f"{_shown(text)} is out of range (at most {MAX_CPU_MILLICORES // 1000} cores)")
@@ -100,6 +112,11 @@ def parse_cpu(text: str | int | float) -> int:
 
 def parse_memory(text: str | int | float) -> int:
     """Bytes, rounded up to a whole byte."""
+    m = _WHOLE.match(text) if type(text) is str else None
+    if m is not None and m.group(2) in _MEMORY_WHOLE:
+        value = int(m.group(1)) * _MEMORY_WHOLE[m.group(2)]
+        if value <= MAX_MEMORY_BYTES:
+            return value
     value = parse_decimal(text, "memory")
     if value > MAX_MEMORY_BYTES:
         raise QuantityOutOfRange(f"{_shown(text)} is out of range (at most 1Ei)")

@@ -93,16 +93,42 @@ def _load_json(raw: bytes, display: str) -> Any:
 
     if not raw.lstrip()[:1] == b"{":
         return None
+    odd: list[str] = []  # NaN and ±Infinity literals, and numbers that overflow to ±inf (1e309)
+
+    def constant(name: str) -> float:
+        odd.append(name)
+        return _CONSTANTS[name]
+
+    def number(text: str) -> float:
+        value = float(text)
+        if value == _INF or value == -_INF:
+            odd.append(text)
+        return value
+
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), parse_constant=constant, parse_float=number)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    if not _bounded_and_finite(data):
+    if (odd or _most_values(raw) > MAX_JSON_VALUES) and not _bounded_and_finite(data):
         # The same limits, walked again to name the field (JSON has no aliases: size and depth only). NaN and
         # ±infinity are refused before the schema: NaN passes minimum/maximum, -inf fails them oddly.
         check_bounded(data, display, max_nodes=MAX_JSON_VALUES)
         check_finite(data, data, display)
     return data
+
+
+# Parsing notes every non-finite number (a NaN or ±Infinity literal, or one like 1e309 that overflows), and a
+# text without more separators than MAX_JSON_VALUES cannot hold more values: only a file that may break either
+# rule is walked value by value. Depth needs no walk here: the schema check that follows reads only what the
+# schema describes, to a bounded depth, and the bot never reads the keys it does not describe.
+_INF = float("inf")
+_CONSTANTS = {"NaN": float("nan"), "Infinity": _INF, "-Infinity": -_INF}
+
+
+def _most_values(raw: bytes) -> int:
+    """An upper bound of the values in a JSON text: each one after the first in an array or object follows
+    a comma, and each array or object opens with a bracket (commas inside strings only raise the bound)."""
+    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
 
 
 def _bounded_and_finite(data: Any) -> bool:

@@ -233,10 +233,15 @@ def warnings_section(decisions: Sequence[Decision]) -> list[str]:
 
 def _list(decisions: Sequence[Decision], limit: int | None = None) -> list[str]:
     shown = decisions if limit is None else decisions[:limit]
-    out = [f"- {code(d.key)} — {escape(d.reason, quote=False)}" + (f" ({escape(headline(d), quote=False)})" if d.status == BLOCKED and headline(d) else "") for d in shown]
+    out = [f"- {code(d.key)} — {escape(d.reason, quote=False)}" + _blocked_headline(d) for d in shown]
     if limit is not None and len(decisions) > limit:
         out.append(f"- … and {len(decisions) - limit} more (see report.json)")
     return out
+
+
+def _blocked_headline(d: Decision) -> str:
+    line = headline(d) if d.status == BLOCKED else ""
+    return f" ({escape(line, quote=False)})" if line else ""
 
 
 def policy_section(plan: Plan) -> list[str]:
@@ -318,11 +323,31 @@ def render_pr_body(
     node_pool_note: str | None = None,
 ) -> str:
     """The PR description; trimmed (details first) to stay under ``limit`` characters."""
+    return render_pr_bodies(plan, files, unmapped, details_url=details_url, limits=(limit,), node_pool_note=node_pool_note)[0]
+
+
+def render_pr_bodies(
+    plan: Plan,
+    files: Sequence[FileLines] = (),
+    unmapped: Sequence[tuple[str, str]] = (),
+    *,
+    details_url: str | None = None,
+    limits: Sequence[int] = (PR_BODY_LIMIT,),
+    node_pool_note: str | None = None,
+) -> list[str]:
+    """The description under each of ``limits`` characters (the PR's, the step summary's), each trimmed only as
+    far as it must be; a render that fits several limits is made once (the untrimmed one is the largest)."""
+    texts: dict[int, str] = {}
+    text = ""
     for rationale_limit, list_limit in ((None, None), (40, 50), (10, 20), (0, 10), (0, 0)):
         text = _render(plan, files, unmapped, details_url, rationale_limit, list_limit, node_pool_note)
-        if len(text) <= limit:
-            return text
-    return text[: limit - 200] + "\n\n… (truncated; the full report is in the run's step summary)\n"
+        for limit in limits:
+            if limit not in texts and len(text) <= limit:
+                texts[limit] = text
+        if len(texts) == len(set(limits)):
+            break
+    return [texts.get(limit) or text[: limit - 200] + "\n\n… (truncated; the full report is in the run's step summary)\n"
+            for limit in limits]
 
 
 def _render(plan, files, unmapped, details_url, rationale_limit, list_limit, node_pool_note) -> str:

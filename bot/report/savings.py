@@ -97,16 +97,16 @@ def total(decisions: Iterable[Decision], prices: Prices) -> float:
 def savings_dict(plan: Plan, prices: Prices) -> dict[str, Any]:
     """report.json's ``savings`` key: per change and totals (PR, and all pending)."""
     pending = [d for d in plan.decisions if d.status in PENDING and d.recommendation is not None]
+    change = {d.uid: decision_change(d, prices) for d in pending}  # once each: 20,000 containers, ~40,000 pod sums
     return {
         "currency": prices.currency,
         "hoursPerMonth": HOURS_PER_MONTH,
         "prices": {"cpuCoreHour": prices.cpu_core_hour, "memoryGiBHour": prices.memory_gib_hour,
                    "wattsPerCore": prices.watts_per_core, "wattsPerGiB": prices.watts_per_gib,
                    "pricePerKWh": prices.kwh},
-        "prMonthlyCostChange": round(total(plan.selected, prices), 2),
-        "pendingMonthlyCostChange": round(total(pending, prices), 2),
-        "changes": [{"ref": d.key, "status": d.status, "monthlyCostChange": round(decision_change(d, prices), 2)}
-                    for d in pending],
+        "prMonthlyCostChange": round(sum(change[d.uid] for d in plan.selected), 2),
+        "pendingMonthlyCostChange": round(sum(change.values()), 2),
+        "changes": [{"ref": d.key, "status": d.status, "monthlyCostChange": round(change[d.uid], 2)} for d in pending],
     }
 
 

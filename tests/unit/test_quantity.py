@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from bot import quantity as q
 
@@ -152,3 +152,28 @@ def test_every_suggestion_parses():
         assert guess, unit
         for option in guess.split(" or "):
             q.parse_decimal(option)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["cpu", "memory"]), st.from_regex(r"\A0*[0-9]{0,17}(m|Ki|Mi|Gi|Ti|Pi|k|M|G|T|E|u|n|)\Z", fullmatch=True))
+def test_whole_number_shortcut_gives_what_the_exact_parse_gives(resource, text):
+    """parse_cpu/parse_memory read "250m" or "512Mi" with integers; the exact Decimal reading (then the same
+    range check and rounding up) is the independent method, errors included."""
+    from decimal import ROUND_CEILING
+
+    def exact() -> object:
+        try:
+            value = q.parse_decimal(text, resource) * (1000 if resource == "cpu" else 1)
+        except q.QuantityError:
+            return "not a quantity"
+        if value > (q.MAX_CPU_MILLICORES if resource == "cpu" else q.MAX_MEMORY_BYTES):
+            return "out of range"
+        return int(value.to_integral_value(rounding=ROUND_CEILING))
+
+    try:
+        got: object = q.parse(resource, text)
+    except q.QuantityOutOfRange:
+        got = "out of range"
+    except q.QuantityError:
+        got = "not a quantity"
+    assert got == exact()
