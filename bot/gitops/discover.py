@@ -324,6 +324,7 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _KIND = re.compile(r"^kind:[ \t]*[\"']?(\w+)", re.M)
 # Kinds whose files are read up front in a lazy inventory: few, and they give namespaces, patches, charts.
 _CONTEXT_KINDS = {"Kustomization", "OCIRepository", "Component", "Application"}
+_LAZY_KINDS = frozenset(WORKLOAD_KINDS) | {"HelmRelease"}
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
 
 
@@ -348,11 +349,12 @@ def discover(repo: Path, config: GitOpsConfig | None = None, *, lazy: bool = Fal
             inv.skipped.append(reason)
             inv.refused[rel] = reason
             continue
-        kinds = set(_KIND.findall(raw.decode("utf-8", "replace")))
-        name = PurePosixPath(rel).name
+        text = raw.decode("utf-8", "replace")
+        kinds = set(_KIND.findall(text))
+        name = rel.rpartition("/")[2]
         if lazy and not (kinds & _CONTEXT_KINDS or name.startswith("kustomization.")):
-            if kinds & (set(WORKLOAD_KINDS) | {"HelmRelease"}) or "values" in name:
-                texts[rel] = raw.decode("utf-8", "replace")
+            if kinds & _LAZY_KINDS or "values" in name:
+                texts[rel] = text
             continue
         inv._load(rel)
     inv._context()
