@@ -91,9 +91,9 @@ class PrometheusClient:
     def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
         """A range query evaluated at start, start + step, … ≤ end; the result matrix.
 
-        Asked for uncompressed: these answers are megabytes of JSON, and the server's gzip took more time
-        than the whole evaluation (0.4 s per 10 MB, measured in docs/benchmarks.md), more than sending them
-        over any link from 100 Mbit/s up."""
+        Asked for uncompressed: these answers are megabytes of JSON, and the server's gzip took longer than
+        the evaluation itself (+0.5 s on 10.5 MB that compress to 1.4 MB, docs/benchmarks.md): more than
+        the transfer it saves on any link faster than about 150 Mbit/s."""
         body = self._call("/api/v1/query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
                                                   "step": f"{step:g}"}, headers={"Accept-Encoding": "identity"})
         data = body.get("data") or {}
