@@ -190,6 +190,7 @@ class PrometheusClient:
 TOO_BIG = (
     "too many samples",                 # Prometheus --query.max-samples
     "maxSamplesPerQuery", "maxSamplesPerSeries", "maxUniqueTimeseries", "maxSeries",  # VictoriaMetrics
+    "matching timeseries exceeds",      # VictoriaMetrics' -search.maxSeries (/api/v1/series)
     "exceeded the maximum",             # Mimir / Cortex limits
     "response is too large", "response too large", "too many series", "max-fetched-",
 )

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from bot.duration import parse_duration
 from bot.sources.prometheus import (
-    GROUP, QUANTILES, Method, PrometheusClient, Scope, cpu_rate, cpu_series, memory_series,
+    CPU, GROUP, MEMORY, QUANTILES, Method, PrometheusClient, Scope, TooBig, cpu_rate, cpu_series, memory_series,
 )
 
 POINTS = 250_000  # series × steps one part may hold: a few tens of MB of parsed JSON, whatever the cluster
@@ -82,18 +82,39 @@ Job = tuple[Callable[[Scope], list], Scope]
 def jobs(client: PrometheusClient, s: Scope, method: Method, at: float, limit: int = POINTS) -> dict[str, Job]:
     """One job per part of each metric's range ("cpu.quantiles 1/3", …), planned from the series index."""
     g = grid(at, s.window, s.resolution, method.closed_start)
-    exprs = {"cpu": (lambda p: cpu_rate(p, method), cpu_series(s, method)), "memory": (memory_series, memory_series(s))}
-    # from one lookback (and one rate window) before the first step: a series that ended just before it still counts there
-    found = client.series(tuple(match for _, match in exprs.values()), g.first / 1000 - LOOKBACK, g.last / 1000)
+    exprs = {"cpu": (lambda p: cpu_rate(p, method), method.cpu_rule or CPU, cpu_series(s, method)),
+             "memory": (memory_series, MEMORY, memory_series(s))}
+    match = tuple(m for *_, m in exprs.values())
+    per_pod = _series_per_pod(client, match, g)
     out: dict[str, Job] = {}
-    for metric, (expr, match) in exprs.items():
-        name = match.split("{", 1)[0]
-        per_pod = Counter((m.get("namespace", ""), m.get("pod", "")) for m in found if m.get("__name__") == name)
-        parts = plan(s, per_pod, g.count, limit) if per_pod else [s]
+    for metric, (expr, name, _) in exprs.items():
+        if per_pod is None:
+            # the index would not say (too many series to list): a part per namespace, split further on refusal
+            parts = [s.narrowed(namespaces=(ns,)) for ns in _namespaces(client, s, match, g)] or [s]
+        else:
+            pods = per_pod.get(name)
+            parts = plan(s, pods, g.count, limit) if pods else [s]
         for i, part in enumerate(parts, 1):
             fetch = (lambda p, e=expr: reduce_matrix(fetch_range(client, e(p), g)))
             out[f"{metric}.quantiles" + (f" {i}/{len(parts)}" if len(parts) > 1 else "")] = (fetch, part)
     return out
+
+
+def _series_per_pod(client: PrometheusClient, match: tuple[str, ...], g: Grid) -> dict[str, Counter] | None:
+    """Metric name → (namespace, pod) → how many series, from one lookup; None when the server refuses to list them.
+    From one lookback (and one rate window) before the first step: a series that ended just before it still counts there."""
+    try:
+        found = client.series(match, g.first / 1000 - LOOKBACK, g.last / 1000)
+    except TooBig:
+        return None
+    out: dict[str, Counter] = {}
+    for m in found:
+        out.setdefault(m.get("__name__", ""), Counter())[(m.get("namespace", ""), m.get("pod", ""))] += 1
+    return out
+
+
+def _namespaces(client: PrometheusClient, s: Scope, match: tuple[str, ...], g: Grid) -> tuple[str, ...]:
+    return s.namespaces or tuple(client.label_values("namespace", match, g.first / 1000 - LOOKBACK, g.last / 1000))
 
 
 def plan(s: Scope, per_pod: Counter, steps: int, limit: int = POINTS) -> list[Scope]:
