@@ -120,6 +120,7 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
     say(f"CPU from {method.cpu_rule or 'rate(' + CPU + '[5m])'}; "
         + (f"cAdvisor scraped every {method.scrape_interval:g}s" if method.scrape_interval else "scrape interval unknown: coverage counted in steps"))
     parts = quantile_jobs(client, scope, method, at)
+    say(f"percentiles computed here from {len(parts)} range quer{'y' if len(parts) == 1 else 'ies'} (CPU and memory)")
     usage = runner.run(_splittable(lambda s: usage_queries(s, method), scope, {}), scope, started, jobs=parts)
     res.update(merge_quantiles({name: usage.pop(name) for name in parts}, at))
     res.update(usage)
