@@ -1,5 +1,6 @@
 """A small Prometheus HTTP API client (works with Thanos, Mimir, VictoriaMetrics) and the batched
-usage queries: one query per signal for the whole cluster, never one per container."""
+usage queries: one query per signal for the whole cluster, never one per container (the percentiles
+are range queries instead, computed by the bot: bot/sources/quantiles.py)."""
 
 from __future__ import annotations
 
