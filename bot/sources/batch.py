@@ -12,7 +12,8 @@ from typing import Any, Callable
 from bot.duration import parse_duration
 from bot.sources.prometheus import CADVISOR, MEMORY, PrometheusClient, Scope, SourceError, TooBig
 
-Build = Callable[[Scope], str]
+Build = Callable[[Scope], str]  # an instant query for a scope
+Fetch = Callable[[Scope], list]  # whatever fetches a scope's rows
 
 # How far a query may be split: 2 = by namespace then by pods, 1 = by namespace only (its series have
 # no `pod` label), 0 = not at all (node series have neither).
@@ -25,13 +26,17 @@ class Runner:
         self._names: dict[tuple, list[str]] = {}
         self._lock = threading.Lock()
 
-    def run(self, queries: dict[str, tuple[Build, int]], scope: Scope, started: float) -> dict[str, list]:
-        """Every query's result vector, by name; the first failure stops the rest and is raised."""
+    def run(self, queries: dict[str, tuple[Build, int]], scope: Scope, started: float,
+            jobs: dict[str, tuple[Fetch, Scope]] | None = None) -> dict[str, list]:
+        """Every query's result vector, by name, and every job's rows (a job fetches its own scope: a part of
+        a range, split by pods when refused); the first failure stops the rest and is raised."""
         import time
 
+        todo = {name: (self._instant(build), depth, scope) for name, (build, depth) in queries.items()}
+        todo.update({name: (fetch, BY_PODS, part) for name, (fetch, part) in (jobs or {}).items()})
         out: dict[str, list] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, int(self.client.cfg.concurrency)))
-        futures = {pool.submit(self.one, name, build, depth, scope): name for name, (build, depth) in queries.items()}
+        futures = {pool.submit(self.one, name, fetch, depth, s): name for name, (fetch, depth, s) in todo.items()}
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f for f in futures if f in done and f.exception() is not None), None)
         if failed is not None:
@@ -41,12 +46,15 @@ class Runner:
         pool.shutdown()
         for fut, name in futures.items():
             out[name] = fut.result()
-        self.say(f"{len(queries)} queries answered ({time.monotonic() - started:.1f}s)")
+        self.say(f"{len(todo)} queries answered ({time.monotonic() - started:.1f}s)")
         return out
 
-    def one(self, name: str, build: Build, depth: int, scope: Scope) -> list[dict[str, Any]]:
+    def _instant(self, build: Build) -> Fetch:
+        return lambda scope: self.client.query(build(scope), self.at)
+
+    def one(self, name: str, fetch: Fetch, depth: int, scope: Scope) -> list[dict[str, Any]]:
         try:
-            result = self.client.query(build(scope), self.at)
+            result = fetch(scope)
         except TooBig as refused:
             parts, how = self.split(scope, depth)
             if len(parts) < 2:
@@ -54,7 +62,7 @@ class Runner:
             self.say(f"{name}: too large for the server ({str(refused)[:120]}); split into {len(parts)} parts by {how}")
             result = []
             for part in parts:
-                result.extend(self.one(name, build, depth, part))
+                result.extend(self.one(name, fetch, depth, part))
             return result
         self.say(f"{name}: {len(result)} series")
         return result

@@ -24,6 +24,7 @@ from bot.model import (
 from bot.engine.guards import SKIP_KEY
 from bot.snapshot import limit_range, quota_values
 from bot.sources.batch import BY_NAMESPACE, BY_PODS, WHOLE, Runner
+from bot.sources.quantiles import jobs as quantile_jobs, merge as merge_quantiles
 from bot.sources.prometheus import (
     CPU, PrometheusClient, Scope, SourceError, cluster_queries, guard_queries, probe_method, usage_queries,
 )
@@ -118,7 +119,11 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
     method = probe_method(client, scope, at)
     say(f"CPU from {method.cpu_rule or 'rate(' + CPU + '[5m])'}; "
         + (f"cAdvisor scraped every {method.scrape_interval:g}s" if method.scrape_interval else "scrape interval unknown: coverage counted in steps"))
-    res.update(runner.run(_splittable(lambda s: usage_queries(s, method), scope, {}), scope, started))
+    parts = quantile_jobs(client, scope, method, at)
+    say(f"percentiles computed here from {len(parts)} range quer{'y' if len(parts) == 1 else 'ies'} (CPU and memory)")
+    usage = runner.run(_splittable(lambda s: usage_queries(s, method), scope, {}), scope, started, jobs=parts)
+    res.update(merge_quantiles({name: usage.pop(name) for name in parts}, at))
+    res.update(usage)
     if cluster is not None:
         shape = cluster()
         say(f"cluster: {len(shape.nodes)} nodes, {len(shape.pods_now)} pods from the Kubernetes API")

@@ -1,5 +1,6 @@
 """A small Prometheus HTTP API client (works with Thanos, Mimir, VictoriaMetrics) and the batched
-usage queries: one query per signal for the whole cluster, never one per container."""
+usage queries: one query per signal for the whole cluster, never one per container (the percentiles
+are range queries instead, computed by the bot: bot/sources/quantiles.py)."""
 
 from __future__ import annotations
 
@@ -88,13 +89,32 @@ class PrometheusClient:
             raise
         return True
 
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """A range query evaluated at start, start + step, … ≤ end; the result matrix.
+
+        Asked for uncompressed: these answers are megabytes of JSON, and the server's gzip took longer than
+        the evaluation itself (+0.5 s on 10.5 MB that compress to 1.4 MB, docs/benchmarks.md): more than
+        the transfer it saves on any link faster than about 150 Mbit/s."""
+        body = self._call("/api/v1/query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                                                  "step": f"{step:g}"}, headers={"Accept-Encoding": "identity"})
+        data = body.get("data") or {}
+        if data.get("resultType") != "matrix":
+            raise SourceError(f"expected a matrix result, got {data.get('resultType')}")
+        return data.get("result") or []
+
+    def series(self, match: tuple[str, ...], start: float, end: float) -> list[dict[str, str]]:
+        """The label sets of series matching any of ``match`` in [start, end]: an index lookup, no samples read."""
+        body = self._call("/api/v1/series", {"match[]": list(match), "start": f"{start:.3f}", "end": f"{end:.3f}"})
+        return [m for m in body.get("data") or [] if isinstance(m, dict)]
+
     def label_values(self, label: str, match: tuple[str, ...], start: float, end: float) -> list[str]:
         """Values of ``label`` on series matching any of ``match`` in [start, end]: an index lookup, no samples read."""
         body = self._call(f"/api/v1/label/{label_name(label)}/values",
                           {"match[]": list(match), "start": f"{start:.3f}", "end": f"{end:.3f}"}, method="GET")
         return sorted(str(v) for v in body.get("data") or [])
 
-    def _call(self, path: str, params: dict[str, Any], method: str = "POST") -> dict[str, Any]:
+    def _call(self, path: str, params: dict[str, Any], method: str = "POST",
+              headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         url = self.cfg.url.rstrip("/") + path
         last = "no attempt"
         for attempt in range(self.cfg.retries + 1):
@@ -107,9 +127,9 @@ class PrometheusClient:
             timeout = min(self.cfg.timeout, max(1.0, self._left()))
             try:
                 if method == "POST":
-                    resp = self.session.post(url, data=params, timeout=timeout, verify=self.verify)
+                    resp = self.session.post(url, data=params, timeout=timeout, verify=self.verify, headers=headers)
                 else:
-                    resp = self.session.get(url, params=params, timeout=timeout, verify=self.verify)
+                    resp = self.session.get(url, params=params, timeout=timeout, verify=self.verify, headers=headers)
             except requests.exceptions.SSLError as exc:
                 raise SourceError(_tls_failure(self._where(), exc)) from None
             except requests.Timeout:
@@ -171,6 +191,7 @@ class PrometheusClient:
 TOO_BIG = (
     "too many samples",                 # Prometheus --query.max-samples
     "maxSamplesPerQuery", "maxSamplesPerSeries", "maxUniqueTimeseries", "maxSeries",  # VictoriaMetrics
+    "matching timeseries exceeds",      # VictoriaMetrics' -search.maxSeries (/api/v1/series)
     "exceeded the maximum",             # Mimir / Cortex limits
     "response is too large", "response too large", "too many series", "max-fetched-",
 )
@@ -266,6 +287,9 @@ class Method:
     # VictoriaMetrics divides a rate by the time its samples span, so at a series' first samples the
     # "5-minute" rate is a 1-minute one (Prometheus divides by the whole 5 minutes: no inflation there).
     warmup: bool = False
+    # Whether a subquery [W:R] evaluated at t includes a step at exactly t − W: Prometheus 2 does, Prometheus 3
+    # and VictoriaMetrics do not. The bot's own percentiles read the same steps (bot/sources/quantiles.py).
+    closed_start: bool = True
 
 
 def max_step(resolution: str) -> str:
@@ -273,31 +297,37 @@ def max_step(resolution: str) -> str:
     return resolution if step <= MAX_STEP else f"{MAX_STEP}s"
 
 
+def cpu_series(s: Scope, method: Method) -> str:
+    """The stored series the CPU rate is computed from: cAdvisor's counter, or the recording rule."""
+    return f"{CPU}{s.selector(*CADVISOR)}" if method.cpu_rule is None else f"{method.cpu_rule}{s.selector()}"
+
+
+def memory_series(s: Scope) -> str:
+    return f"{MEMORY}{s.selector(*CADVISOR)}"
+
+
 def cpu_rate(s: Scope, method: Method) -> str:
     """The per-series 5-minute CPU rate; with ``method.warmup``, only once the series has WARMUP of history
     (the guard costs a set operation at every step: several times the rate itself, so only where needed)."""
+    raw = cpu_series(s, method)
     if method.cpu_rule is None:
-        raw = f"{CPU}{s.selector(*CADVISOR)}"
         value = f"rate({raw}[5m])"
     else:
-        raw = f"{method.cpu_rule}{s.selector()}"
         # a 5-minute mean of recorded irates is the 5-minute rate
         value = raw if method.cpu_rule.endswith("rate5m") else f"avg_over_time({raw}[5m])"
     return f"({value} and {raw} offset {WARMUP})" if method.warmup else value
 
 
 def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
-    """Signal name → PromQL. The count is fixed: it does not depend on how many containers there are.
+    """Signal name → PromQL instant query. The count is fixed: it does not depend on how many containers there are.
+    The percentiles are not here: the bot computes them from range queries (bot/sources/quantiles.py).
 
     Each statistic is computed per raw series and only then reduced ``max by`` the container's labels:
     an aggregation inside a subquery is evaluated again at every step, and was most of the cost."""
     W, R = s.window, s.resolution
     cpu = cpu_rate(s, method)
-    mem = f"{MEMORY}{s.selector(*CADVISOR)}"
+    mem = memory_series(s)
     q: dict[str, str] = {}
-    for name, phi in QUANTILES.items():
-        q[f"cpu.{name}"] = f"max by ({GROUP}) (quantile_over_time({phi}, {cpu}[{W}:{R}]))"
-        q[f"memory.{name}"] = f"max by ({GROUP}) (quantile_over_time({phi}, {mem}[{W}:{R}]))"
     q["cpu.max"] = f"max by ({GROUP}) (max_over_time({cpu}[{W}:{max_step(R)}]))"
     q["memory.max"] = f"max by ({GROUP}) (max_over_time({mem}[{W}]))"  # every stored sample
     if method.scrape_interval:
@@ -335,7 +365,11 @@ def probe_method(client: "PrometheusClient", s: Scope, at: float) -> Method:
     n = float(per_hour[0]["value"][1]) if per_hour else 0.0
     interval = 3600.0 / n if n >= 1 and parse_duration(s.window) >= 2 * 3600 else None
     metricsql = client.accepts("1 default 2", at)  # MetricsQL's `default` operator: a PromQL parse error elsewhere
-    return Method(cpu_rule=rule, scrape_interval=interval, warmup=metricsql)
+    # At a multiple of R, [2R:R] holds 3 steps when the subquery's start is closed, else 2 (vector(1): no data read).
+    R = parse_duration(s.resolution)
+    steps = client.query(f"count_over_time(vector(1)[{2 * R}s:{R}s])", at // R * R)
+    closed = bool(steps) and float(steps[0]["value"][1]) >= 3
+    return Method(cpu_rule=rule, scrape_interval=interval, warmup=metricsql, closed_start=closed)
 
 
 def guard_queries(s: Scope) -> dict[str, str]:

@@ -158,8 +158,9 @@ def test_query_strategies_small():
     from tests.fixtures.prometheus.server import require_prometheus
 
     require_prometheus()
-    table = queries.main(sizes=(10,))
-    # ours: one query per signal (14 usage + 9 shape + 2 for LimitRanges and quotas = 25) and 5 probes
-    # (containers, 2 recording rules, scrape interval, dialect) whatever the size; per container: 3 queries
-    # × 10 containers; the floor: one raw pass per usage metric
-    assert "| 10 × 2 h | " in table and "(30 queries)" in table and "(30)" in table and "(2)" in table
+    table = queries.main(rows=((10, 2),))
+    # ours: one instant query per signal (6 usage + 9 shape + 2 for LimitRanges and quotas = 17), 6 probes
+    # (containers, 2 recording rules, scrape interval, dialect, subquery grid), 1 series lookup and 2 range
+    # queries (9 series × 25 steps: one part per metric); per container: 3 queries × 10 containers; the
+    # floor: one raw pass per usage metric
+    assert "| 10 × 2 h | " in table and "(26 queries)" in table and "(30)" in table and "(2)" in table

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope, usage_queries
+from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope, probe_method
+from bot.sources.quantiles import jobs, merge
 from tests.fixtures.prometheus.server import build_tsdb, require_prometheus, running_prometheus
 from tests.sources import cluster_data as cd
 
@@ -39,7 +40,9 @@ def test_trace_memory_percentiles(tmp_path):
     with running_prometheus(build_tsdb(text, CACHE)) as url:
         client = PrometheusClient(PrometheusConfig(url))
         scope = Scope("2d", "5m")
-        got = {q: float(client.query(usage_queries(scope)[f"memory.{q}"], cd.END)[0]["value"][1]) for q in ("p50", "p95", "p99")}
+        parts = jobs(client, scope, probe_method(client, scope, cd.END), cd.END)
+        rows = merge({name: fetch(part) for name, (fetch, part) in parts.items()}, cd.END)
+        got = {q: rows[f"memory.{q}"][0]["value"][1] for q in ("p50", "p95", "p99")}
     # Independently: at each 5-minute step of the window, the latest sample not older than the 5m lookback.
     ts = [t for t, _ in samples]
     import bisect
