@@ -6,6 +6,7 @@ import pytest
 
 from bot.errors import InputError
 from bot.policy import load_policy
+from bot.schemas import policies_dir
 from tests.unit.helpers import container, workload
 
 
@@ -165,3 +166,14 @@ def test_explicit_missing_path(tmp_path):
 def test_annotation_format():
     e = InputError(".github/rightsizer.yaml", "bad\nthing", line=4, field="defaults.cpu")
     assert e.annotation() == "::error file=.github/rightsizer.yaml,line=4,title=rightsizer::defaults.cpu: bad%0Athing"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (policies_dir() / "presets").glob("*.yaml")))
+def test_bundled_presets_read_the_same_with_libyaml_and_the_position_keeping_parser(name):
+    """preset_document reads the bundled presets with libyaml (YAML 1.1); the same text read by the policy
+    loader's parser (ruamel, YAML 1.2) is the independent method: a 1.1-only reading (yes/no, 1:30, 010)
+    would differ here."""
+    from bot.policy import preset_document
+    from bot.yamlio import load_documents, plain
+
+    assert preset_document(name) == plain(load_documents(policies_dir() / "presets" / f"{name}.yaml")[0])
