@@ -1,4 +1,4 @@
-"""python -m tests.bench quality [--traces DIR] | tune | scale | queries   — the benchmarks behind docs/benchmarks.md.
+"""python -m tests.bench quality [--traces DIR] | tune | scale | queries | queries-long [N [DAYS]]   — the benchmarks behind docs/benchmarks.md.
 
 quality --traces DIR: any directory of traces in the Bitbrains GWA-T-12 format (../shared/traces/README.md);
 the default is the shared August traces. Results go to tests/bench/results/ only for the default traces."""
@@ -78,6 +78,13 @@ def main(argv: list[str]) -> int:
             parts.append(part())
             print(parts[-1], end="", flush=True)
         (RESULTS / "queries.md").write_text("".join(parts))
+        return 0
+    if what == "queries-long":
+        from tests.bench import queries_long
+
+        sizes = [int(a) for a in argv[1:3]]
+        print("| containers × history | ours | per container | floor (raw pass) | per container / ours | ours / floor |\n"
+              "|---|---|---|---|---|---|\n" + queries_long.main(*sizes), end="")
         return 0
     print(__doc__)
     return 2

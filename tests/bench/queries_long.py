@@ -1,0 +1,56 @@
+"""Collection with a long history (the default 14-day window), on VictoriaMetrics.
+
+promtool (2.42) cannot build 1,000 containers × 14 days in reasonable time (it re-reads its input for every
+2-hour block), but VictoriaMetrics imports any timestamps: the same synthetic cluster as tests/bench/queries.py
+is streamed into a real server (Debian's victoria-metrics) in batches of pods, then ours, the per-container
+strategy and the floor are timed as there (ours and the floor best of 2, per container once).
+
+    python -m tests.bench queries-long [CONTAINERS [DAYS]]     # default 1,000 × 14 (about 15 minutes)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import requests
+
+from bot.sources.prometheus import Scope
+from tests.bench.queries import row, three_ways
+from tests.fixtures.prometheus.server import free_port, stop, wait_ready
+from tests.fixtures.prometheus.victoria import exposition
+from tests.sources import cluster_data as cd
+
+BATCH = 25  # pods per import request: ~100 MB of text at 14 days
+
+
+def _cluster(n: int, days: int) -> tuple[list, list]:
+    base = cd.make_pods()
+    pods = cd.make_pods(extra_containers=n - len(base))
+    for i, p in enumerate(pods[len(base):]):
+        p.alive = (cd.END - days * 86400 + 60, cd.END)
+        # an hourly level per pod (the generated hourly levels cover only the fixture's 2 days)
+        p.cpu_fn = (lambda t, i=i: 0.001 + 0.009 * ((((t // 3600) * 2654435761 + i * 40503) % 1000) / 1000))
+    return base, pods
+
+
+def main(n: int = 1000, days: int = 14) -> str:
+    base, pods = _cluster(n, days)
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(["victoria-metrics", f"-storageDataPath={Path(tmp) / 'data'}", f"-httpListenAddr=127.0.0.1:{port}",
+                                 "-retentionPeriod=100y", "-search.disableCache", "-loggerLevel=ERROR"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(proc, url + "/health", "victoria-metrics")
+            extra = pods[len(base):]
+            for group in [base] + [extra[k:k + BATCH] for k in range(0, len(extra), BATCH)]:
+                requests.post(url + "/api/v1/import/prometheus", data=exposition(cd.openmetrics(group)).encode(),
+                              timeout=600).raise_for_status()
+            requests.get(url + "/internal/force_flush", timeout=60).raise_for_status()
+            times, queries = three_ways(url, pods, Scope(f"{days}d", "5m"), repeat=2, timeout=1200)
+        finally:
+            stop(proc)
+    return row(f"{n:,} × {days} d, VictoriaMetrics", times, queries) + "\n"
