@@ -136,21 +136,14 @@ class _Compiler:
     def kw_required(self, keys: list[str], _: Any) -> Check:
         return lambda x: not isinstance(x, dict) or all(k in x for k in keys)
 
-    def kw_properties(self, props: Mapping[str, Any], schema: Any) -> Check:
-        compiled = {k: self.node(v) for k, v in props.items()}
+    def kw_properties(self, _: Mapping[str, Any], schema: Any) -> Check:
+        compiled, rest = self.properties(schema)
+        return lambda x: not isinstance(x, dict) or _properties_hold(x, compiled, rest)
+
+    def properties(self, schema: Mapping[str, Any]) -> tuple[dict[str, Check], Check | None]:
+        """Each property's check, and the check of any other key (None: anything goes)."""
         extra = schema.get("additionalProperties", True)
-        rest = None if extra is True else self.node(extra)
-
-        def check(x: Any) -> bool:
-            if not isinstance(x, dict):
-                return True
-            for k, v in x.items():
-                c = compiled.get(k, rest)
-                if c is not None and not c(v):
-                    return False
-            return True
-
-        return check
+        return {k: self.node(v) for k, v in schema["properties"].items()}, None if extra is True else self.node(extra)
 
     def kw_additionalProperties(self, value: Any, schema: Any) -> Check | None:
         if "properties" in schema or value is True:
@@ -226,9 +219,7 @@ def _fused(compiler: "_Compiler", schema: Mapping[str, Any]) -> Check | None:
     if kind in ("number", "integer") and keys <= _NUMBER_KEYS:
         return _number(kind == "integer", schema.get("minimum"), schema.get("maximum"))
     if kind == "object" and "properties" in keys and keys <= _OBJECT_KEYS:
-        compiled = {k: compiler.node(v) for k, v in schema["properties"].items()}
-        extra = schema.get("additionalProperties", True)
-        return _object(tuple(schema.get("required", ())), compiled, None if extra is True else compiler.node(extra))
+        return _object(tuple(schema.get("required", ())), *compiler.properties(schema))
     return None
 
 
@@ -254,13 +245,17 @@ def _object(required: tuple[str, ...], compiled: dict[str, Check], rest: Check |
         for k in required:
             if k not in x:
                 return False
-        for k, v in x.items():
-            c = compiled.get(k, rest)
-            if c is not None and not c(v):
-                return False
-        return True
+        return _properties_hold(x, compiled, rest)
 
     return check
+
+
+def _properties_hold(x: dict, compiled: dict[str, Check], rest: Check | None) -> bool:
+    for k, v in x.items():
+        c = compiled.get(k, rest)
+        if c is not None and not c(v):
+            return False
+    return True
 
 
 def _json_equal(a: Any, b: Any) -> bool:

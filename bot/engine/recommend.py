@@ -58,12 +58,9 @@ class ContainerRecommendation:
         return self.current != self.proposed
 
 
-_in_unit = quantity.in_unit
-
-
 def fmt(resource: str, value: float | None) -> str:
     """A value as the rationale shows it: one unit per resource, decimals only when not whole."""
-    return "none" if value is None else _in_unit(resource, value)
+    return "none" if value is None else quantity.in_unit(resource, value)
 
 
 def _usage_value(p: Percentiles, which: str, hourly: tuple[float, ...] | None) -> float:
@@ -81,7 +78,7 @@ class _Field:
     current: int | None
     target: float | None
     fixed: bool = False  # pinned, HPA-kept or without data: written as the target, no deadband or step
-    rounded: int | None = None  # the target after the policy's rounding, once a move is judged (_moves)
+    rounded: int | None = None  # the target after the policy's rounding (set by _moves for every value that moves)
 
 
 class _Chain:
@@ -209,7 +206,7 @@ def _move(chain: _Chain, f: _Field, rp: ResourcePolicy) -> int | None:
     r, name = f.resource, FIELD[f.kind]
     if f.target is None:
         return None
-    final = f.rounded if f.rounded is not None else _round(r, f.target, rp)
+    final = f.rounded
     if f.current is None or f.current <= 0:
         _note_rounding(chain, r, name, f.target, final, rp)
         return final
@@ -378,10 +375,10 @@ def recommend(
 
 def _moves(chain: _Chain, fields: dict[tuple[str, str], _Field], policy: ContainerPolicy, shared: set[str]) -> dict[tuple[str, str], int | None]:
     """Which values change (deadband on the target) and where this run takes them (max step, rounding)."""
-    judged = {k: f for k, f in fields.items() if not f.fixed and not (k[0] == "requests" and k[1] in shared)}
-    for (_, r), f in judged.items():
-        if f.target is not None:
+    for (_, r), f in fields.items():
+        if f.target is not None and not f.fixed:
             f.rounded = _round(r, f.target, policy.resource(r))
+    judged = {k: f for k, f in fields.items() if not f.fixed and not (k[0] == "requests" and k[1] in shared)}
     # A gap that rounding erases is no change: under the container scope it would otherwise drag the
     # container's other values along run after run, while the value itself never moves.
     material = {k: _material(f.current, f.target, policy.resource(k[1])) and not (f.current is not None and f.rounded == f.current)
@@ -417,7 +414,7 @@ def _settles_at(f: _Field, policy: ContainerPolicy, now: int | None) -> int | No
     rp = policy.resource(f.resource)
     if now is not None and not _material(now, f.target, rp):
         return now
-    return f.rounded if f.rounded is not None else _round(f.resource, f.target, rp)
+    return f.rounded
 
 
 def _finish(chain: _Chain | None, current: ResourceSpec, values: dict[tuple[str, str], int | None], shared: set[str]) -> ResourceSpec:
