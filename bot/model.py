@@ -84,16 +84,17 @@ class ResourceSpec:
 
 @dataclass(frozen=True, slots=True)
 class Percentiles:
-    """Usage distribution over the window: cores for CPU, bytes for memory."""
+    """Usage distribution over the window: cores for CPU, bytes for memory. A percentile is None when it
+    was not measured: live collection asks only for those the policy uses (each costs a pass over the history)."""
 
-    p50: float
-    p90: float
-    p95: float
-    p99: float
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
     max: float
 
-    def at(self, name: str) -> float:
-        return float(getattr(self, name))
+    def at(self, name: str) -> float | None:
+        return getattr(self, name)
 
 
 @dataclass(frozen=True, slots=True)

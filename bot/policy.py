@@ -70,6 +70,10 @@ class ResourcePolicy:
     rounding: Rounding = Rounding()
     limit: LimitRule = LimitRule()
 
+    def usage_read(self) -> tuple[str, ...]:
+        """The usage statistics this policy reads: its percentile, and the limit's when the limit follows usage."""
+        return (self.percentile,) + ((self.limit.usage,) if self.limit.mode == "formula" else ())
+
 
 @dataclass(frozen=True)
 class Guards:
@@ -211,6 +215,19 @@ class Policy:
     def defaults_policy(self) -> ContainerPolicy:
         """The container policy before any namespace or workload rule: what "Policy in force" shows."""
         return _resolve(self, "", ())
+
+    def percentiles_used(self) -> dict[str, frozenset[str]]:
+        """Per resource, the percentiles (p50…p99) some container's policy may read: what live collection
+        measures, each a pass over the whole history. Every resolved value comes from one layer, so resolving
+        each namespace with no rule and with each single rule covers what any combination of rules can give."""
+        used: dict[str, set[str]] = {"cpu": set(), "memory": set()}
+        for ns_key in ("", *self.namespaces):
+            for matched in ((), *((r.order,) for r in self.rules)):
+                resolved = _resolve(self, ns_key, matched)
+                for resource in used:
+                    # hourly-p95 falls back to the p95 where a snapshot has no hourly values (live collection has none)
+                    used[resource].update("p95" if w == "hourly-p95" else w for w in resolved.resource(resource).usage_read() if w != "max")
+        return {resource: frozenset(names) for resource, names in used.items()}
 
     def for_container(self, workload: Workload, container: str) -> ContainerPolicy:
         matched = tuple(

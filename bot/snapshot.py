@@ -295,7 +295,7 @@ def _resources(raw: Mapping[str, Any] | None) -> Resources:
 def _percentiles(raw: Mapping[str, Any] | None) -> Percentiles | None:
     if not raw:
         return None
-    return Percentiles(*(float(raw[k]) for k in ("p50", "p90", "p95", "p99", "max")))
+    return Percentiles(*(float(raw[k]) if k in raw else None for k in ("p50", "p90", "p95", "p99")), float(raw["max"]))
 
 
 def _tolerations(raw: list[Mapping[str, Any]] | None) -> tuple[Toleration, ...]:
@@ -466,10 +466,23 @@ def _quantities(res: Resources) -> dict[str, str]:
     return out
 
 
+def unmeasured(snap: Snapshot, used: Mapping[str, frozenset[str]]) -> tuple[str, str] | None:
+    """The first container with usage data that lacks a percentile in ``used`` (resource → names):
+    ("namespace/workload container", "cpu p99"), or None when every one is there."""
+    for w in snap.workloads:
+        for c in w.containers:
+            for resource, names in used.items():
+                p = c.usage.get(resource)
+                missing = [n for n in sorted(names) if p is not None and p.at(n) is None]
+                if missing:
+                    return f"{w.namespace}/{w.name} container {c.name}", f"{resource} {missing[0]}"
+    return None
+
+
 def _pct(p: Percentiles | None) -> dict[str, float] | None:
     if p is None:
         return None
-    return {"p50": p.p50, "p90": p.p90, "p95": p.p95, "p99": p.p99, "max": p.max}
+    return {k: v for k, v in (("p50", p.p50), ("p90", p.p90), ("p95", p.p95), ("p99", p.p99), ("max", p.max)) if v is not None}
 
 
 def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:

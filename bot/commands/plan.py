@@ -30,17 +30,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def load_input_snapshot(args: argparse.Namespace):
-    if args.snapshot:
-        from bot.snapshot import load_snapshot
+    """The snapshot file, or one measured live for the repository's policy (its window, resolution and percentiles)."""
+    from bot.policy import load_policy
 
-        return load_snapshot(args.snapshot)
-    try:
-        from bot.commands.snapshot import collect_from_args
-    except ImportError:
-        collect_from_args = None
-    if collect_from_args is None or not getattr(args, "prometheus_url", None):
+    if not args.snapshot and not getattr(args, "prometheus_url", None):
         raise InputError("<command line>", "give --snapshot FILE (or collect live: see `rightsizer snapshot --help`)", field="--snapshot")
-    return collect_from_args(args)
+    repo = getattr(args, "repo", None)
+    policy = load_policy(Path(repo) if repo else None, getattr(args, "policy", None))
+    if args.snapshot:
+        from bot.snapshot import load_snapshot, unmeasured
+
+        snapshot = load_snapshot(args.snapshot)
+        lacking = unmeasured(snapshot, policy.percentiles_used())
+        if lacking:
+            where, what = lacking
+            raise InputError(args.snapshot, f"no {what} usage for {where}, and the policy reads it: this snapshot was measured "
+                             "for other percentiles (measure again with `rightsizer snapshot --policy …`)", field=what)
+        return snapshot
+    from bot.commands.snapshot import collect_from_args
+
+    return collect_from_args(args, policy=policy)
 
 
 def write_outputs(out: Path, result) -> list[Path]:

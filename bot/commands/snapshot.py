@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FILE", required=True, help="where to write the snapshot (JSON)")
     p.add_argument("--namespaces", default="", metavar="NS[,NS…]", help="only these namespaces")
     p.add_argument("--at", metavar="RFC3339", help="measure the window ending at this time instead of now (reproducible snapshots)")
+    p.add_argument("--policy", metavar="PATH", help="measure what this policy reads (its window, resolution and percentiles); "
+                   "without it: 14d at 5m and every percentile (p50, p90, p95, p99), each a pass over the history")
     add_collection_arguments(p)
     p.set_defaults(run=run)
 
@@ -120,20 +122,22 @@ def prometheus_config(args: argparse.Namespace, env) -> tuple[Any, tuple[str, st
     return cfg, cluster
 
 
-def collect_from_args(args: argparse.Namespace, env=None, progress=None):
-    """A Snapshot measured live, from the collection flags (and credentials in the environment)."""
+def collect_from_args(args: argparse.Namespace, env=None, progress=None, policy=None):
+    """A Snapshot measured live, from the collection flags (and credentials in the environment). With a
+    policy: its window and resolution unless a flag says otherwise, and only the percentiles it reads."""
     from bot.sources.collect import collect_snapshot
-    from bot.sources.prometheus import PrometheusClient, Scope
+    from bot.sources.prometheus import EVERY_PERCENTILE, PrometheusClient, Scope
 
     env = os.environ if env is None else env
     if not args.prometheus_url:
         raise InputError("<command line>", "live collection needs --prometheus-url", field="--prometheus-url")
     cfg, cluster = prometheus_config(args, env)
     scope = Scope(
-        window=_duration(getattr(args, "window", None), "14d", "--window"),
-        resolution=_duration(getattr(args, "resolution", None), "5m", "--resolution"),
+        window=_duration(getattr(args, "window", None), policy.window if policy else "14d", "--window"),
+        resolution=_duration(getattr(args, "resolution", None), policy.resolution if policy else "5m", "--resolution"),
         namespaces=tuple(n for n in (getattr(args, "namespaces", "") or "").split(",") if n),
         cluster=cluster,
+        percentiles=EVERY_PERCENTILE if policy is None else percentiles_to_measure(policy),
     )
     cluster = None
     in_cluster = bool(env.get("KUBERNETES_SERVICE_HOST"))
@@ -154,10 +158,23 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None):
     return collect_snapshot(PrometheusClient(cfg, progress=say), scope, at=at, progress=say, cluster=cluster)
 
 
+def percentiles_to_measure(policy) -> tuple[str, ...]:
+    """The policy's percentiles as signal names, in the fixed order of EVERY_PERCENTILE."""
+    from bot.sources.prometheus import EVERY_PERCENTILE
+
+    used = policy.percentiles_used()
+    return tuple(name for name in EVERY_PERCENTILE if name.split(".")[1] in used[name.split(".")[0]])
+
+
 def run(args: argparse.Namespace) -> int:
     from bot.snapshot import snapshot_to_dict
 
-    snap = collect_from_args(args)
+    policy = None
+    if args.policy:
+        from bot.policy import load_policy
+
+        policy = load_policy(None, args.policy)
+    snap = collect_from_args(args, policy=policy)
     Path(args.out).write_text(json.dumps(snapshot_to_dict(snap), indent=1) + "\n", encoding="utf-8")
     print(f"rightsizer: wrote {args.out}: {len(snap.nodes)} nodes, {len(snap.workloads)} workloads, "
           f"{sum(len(w.containers) for w in snap.workloads)} containers", file=sys.stderr)

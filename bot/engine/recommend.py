@@ -63,6 +63,12 @@ def fmt(resource: str, value: float | None) -> str:
     return "none" if value is None else quantity.in_unit(resource, value)
 
 
+def unmeasured_percentiles(usage: Percentiles, rp: ResourcePolicy, hourly: tuple[float, ...] | None) -> list[str]:
+    """The percentiles this resource's policy reads that the snapshot does not hold (None: not measured)."""
+    names = dict.fromkeys("p95" if w == "hourly-p95" and not hourly else w for w in rp.usage_read())
+    return [n for n in names if n not in ("max", "hourly-p95") and usage.at(n) is None]
+
+
 def _usage_value(p: Percentiles, which: str, hourly: tuple[float, ...] | None) -> float:
     if which == "hourly-p95":
         return max(hourly) if hourly else p.p95
@@ -268,6 +274,11 @@ def _fields_for(
     usage = c.usage.get(r)
     if usage is None:
         chain.note("percentile", r, "both", None, f"no {r} usage data: {r} left as it is")
+        return fixed(cur_req, cur_lim)
+    unmeasured = unmeasured_percentiles(usage, rp, chain.hourly(r))
+    if unmeasured:
+        chain.note("percentile", r, "both", None,
+                   f"the snapshot has no {r} {' or '.join(unmeasured)} (not measured): {r} left as it is")
         return fixed(cur_req, cur_lim)
     if r in hpa_resources and policy.hpa == "skip":
         chain.note(

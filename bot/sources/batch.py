@@ -26,14 +26,12 @@ class Runner:
         self._names: dict[tuple, list[str]] = {}
         self._lock = threading.Lock()
 
-    def run(self, queries: dict[str, tuple[Build, int]], scope: Scope, started: float,
-            jobs: dict[str, tuple[Fetch, Scope]] | None = None) -> dict[str, list]:
-        """Every query's result vector, by name, and every job's rows (a job fetches its own scope: a part of
-        a range, split by pods when refused); the first failure stops the rest and is raised."""
+    def run(self, queries: dict[str, tuple[Build, int]], scope: Scope, started: float) -> dict[str, list]:
+        """Every query's result vector, by name, sent in the given order (slowest first: the last to finish sets
+        the time); the first failure stops the rest and is raised."""
         import time
 
         todo = {name: (self._instant(build), depth, scope) for name, (build, depth) in queries.items()}
-        todo.update({name: (fetch, BY_PODS, part) for name, (fetch, part) in (jobs or {}).items()})
         out: dict[str, list] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, int(self.client.cfg.concurrency)))
         futures = {pool.submit(self.one, name, fetch, depth, s): name for name, (fetch, depth, s) in todo.items()}

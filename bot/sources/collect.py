@@ -24,7 +24,6 @@ from bot.model import (
 from bot.engine.guards import SKIP_KEY
 from bot.snapshot import limit_range, quota_values
 from bot.sources.batch import BY_NAMESPACE, BY_PODS, WHOLE, Runner
-from bot.sources.quantiles import jobs as quantile_jobs, merge as merge_quantiles
 from bot.sources.prometheus import (
     CPU, PrometheusClient, Scope, SourceError, cluster_queries, guard_queries, probe_method, usage_queries,
 )
@@ -119,11 +118,8 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
     method = probe_method(client, scope, at)
     say(f"CPU from {method.cpu_rule or 'rate(' + CPU + '[5m])'}; "
         + (f"cAdvisor scraped every {method.scrape_interval:g}s" if method.scrape_interval else "scrape interval unknown: coverage counted in steps"))
-    parts = quantile_jobs(client, scope, method, at)
-    say(f"percentiles computed here from {len(parts)} range quer{'y' if len(parts) == 1 else 'ies'} (CPU and memory)")
-    usage = runner.run(_splittable(lambda s: usage_queries(s, method), scope, {}), scope, started, jobs=parts)
-    res.update(merge_quantiles({name: usage.pop(name) for name in parts}, at))
-    res.update(usage)
+    say("percentiles: " + (", ".join(scope.percentiles) or "none (the policy reads only the maximum)"))
+    res.update(runner.run(_splittable(lambda s: usage_queries(s, method), scope, {}), scope, started))
     if cluster is not None:
         shape = cluster()
         say(f"cluster: {len(shape.nodes)} nodes, {len(shape.pods_now)} pods from the Kubernetes API")
@@ -269,12 +265,18 @@ def _assemble(res: dict[str, list], shape: Shape, scope: Scope, at: float, inter
                 vals = [v for v in vals if v is not None]
                 return max(vals) if vals else None
 
-            def pct(prefix, scale=1.0):
-                vals = {q: [sig[f"{prefix}.{q}"].get(k) for k in pkeys] for q in ("p50", "p90", "p95", "p99", "max")}
-                if not any(v is not None for v in vals["max"]):
+            def pct(prefix):
+                peaks = [v for v in (sig[f"{prefix}.max"].get(k) for k in pkeys) if v is not None]
+                if not peaks:
                     return None
-                return Percentiles(*(max(v for v in vals[q] if v is not None) * scale if any(v is not None for v in vals[q]) else 0.0
-                                     for q in ("p50", "p90", "p95", "p99", "max")))
+
+                def measured(q):  # None: not asked for; 0.0: asked for, no value in the window
+                    table = sig.get(f"{prefix}.{q}")
+                    if table is None:
+                        return None
+                    return max((v for v in (table.get(k) for k in pkeys) if v is not None), default=0.0)
+
+                return Percentiles(*(measured(q) for q in ("p50", "p90", "p95", "p99")), max(peaks))
 
             cpu_req, mem_req = pick(req, "cpu"), pick(req, "memory")
             cpu_lim, mem_lim = pick(lim, "cpu"), pick(lim, "memory")

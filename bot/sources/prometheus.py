@@ -1,6 +1,5 @@
 """A small Prometheus HTTP API client (works with Thanos, Mimir, VictoriaMetrics) and the batched
-usage queries: one query per signal for the whole cluster, never one per container (the percentiles
-are range queries instead, computed by the bot: bot/sources/quantiles.py)."""
+usage queries: one query per signal for the whole cluster, never one per container."""
 
 from __future__ import annotations
 
@@ -249,6 +248,7 @@ def check_url(url: str) -> str | None:
 
 GROUP = "namespace, pod, container"
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+EVERY_PERCENTILE = tuple(f"{r}.{q}" for r in ("cpu", "memory") for q in QUANTILES)
 CADVISOR = ('container!=""', 'container!="POD"', 'image!=""')
 MEMORY = "container_memory_working_set_bytes"
 CPU = "container_cpu_usage_seconds_total"
@@ -268,6 +268,9 @@ class Scope:
     namespaces: tuple[str, ...] = ()
     cluster: tuple[str, str] | None = None
     pods: tuple[str, ...] = ()  # set only when a query too large for the server is split
+    # Which percentiles to measure ("cpu.p95", …): each is a pass over the whole history, so only what the
+    # policy reads (Policy.percentiles_used); every one of them when there is no policy to ask.
+    percentiles: tuple[str, ...] = EVERY_PERCENTILE
 
     def selector(self, *fixed: str, namespaced: bool = True) -> str:
         equal = {self.cluster[0]: self.cluster[1]} if self.cluster else {}
@@ -287,9 +290,6 @@ class Method:
     # VictoriaMetrics divides a rate by the time its samples span, so at a series' first samples the
     # "5-minute" rate is a 1-minute one (Prometheus divides by the whole 5 minutes: no inflation there).
     warmup: bool = False
-    # Whether a subquery [W:R] evaluated at t includes a step at exactly t − W: Prometheus 2 does, Prometheus 3
-    # and VictoriaMetrics do not. The bot's own percentiles read the same steps (bot/sources/quantiles.py).
-    closed_start: bool = True
 
 
 def max_step(resolution: str) -> str:
@@ -320,15 +320,22 @@ def cpu_rate(s: Scope, method: Method) -> str:
 
 def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
     """Signal name → PromQL instant query. The count is fixed: it does not depend on how many containers there are.
-    The percentiles are not here: the bot computes them from range queries (bot/sources/quantiles.py).
 
     Each statistic is computed per raw series and only then reduced ``max by`` the container's labels:
-    an aggregation inside a subquery is evaluated again at every step, and was most of the cost."""
+    an aggregation inside a subquery is evaluated again at every step, and was most of the cost.
+    A percentile is the server's quantile_over_time over the [W:R] subquery, one query each and only those
+    asked for: at a 14-day window each is a pass over the history, cheaper on the server than the whole
+    range sent as JSON and sorted by the bot (docs/benchmarks.md, "Collection")."""
     W, R = s.window, s.resolution
     cpu = cpu_rate(s, method)
     mem = memory_series(s)
     q: dict[str, str] = {}
+    # Slowest first (they are sent in this order, a few at a time): the CPU rate at 1-minute steps, the percentiles.
     q["cpu.max"] = f"max by ({GROUP}) (max_over_time({cpu}[{W}:{max_step(R)}]))"
+    for name in s.percentiles:
+        resource, percentile = name.split(".")
+        series = cpu if resource == "cpu" else mem
+        q[name] = f"max by ({GROUP}) (quantile_over_time({QUANTILES[percentile]}, {series}[{W}:{R}]))"
     q["memory.max"] = f"max by ({GROUP}) (max_over_time({mem}[{W}]))"  # every stored sample
     if method.scrape_interval:
         q["coverage"] = f"max by ({GROUP}) (count_over_time({mem}[{W}]))"  # samples × the scrape interval
@@ -365,11 +372,7 @@ def probe_method(client: "PrometheusClient", s: Scope, at: float) -> Method:
     n = float(per_hour[0]["value"][1]) if per_hour else 0.0
     interval = 3600.0 / n if n >= 1 and parse_duration(s.window) >= 2 * 3600 else None
     metricsql = client.accepts("1 default 2", at)  # MetricsQL's `default` operator: a PromQL parse error elsewhere
-    # At a multiple of R, [2R:R] holds 3 steps when the subquery's start is closed, else 2 (vector(1): no data read).
-    R = parse_duration(s.resolution)
-    steps = client.query(f"count_over_time(vector(1)[{2 * R}s:{R}s])", at // R * R)
-    closed = bool(steps) and float(steps[0]["value"][1]) >= 3
-    return Method(cpu_rule=rule, scrape_interval=interval, warmup=metricsql, closed_start=closed)
+    return Method(cpu_rule=rule, scrape_interval=interval, warmup=metricsql)
 
 
 def guard_queries(s: Scope) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""python -m tests.bench quality [--traces DIR] | tune | scale | queries | queries-long [N [DAYS]]   — the benchmarks behind docs/benchmarks.md.
+"""python -m tests.bench quality [--traces DIR] | tune | scale | queries | queries-long [N [DAYS [prometheus|victoria-metrics|both]]]   — the benchmarks behind docs/benchmarks.md.
 
 quality --traces DIR: any directory of traces in the Bitbrains GWA-T-12 format (../shared/traces/README.md);
 the default is the shared August traces. Results go to tests/bench/results/ only for the default traces."""
@@ -82,9 +82,9 @@ def main(argv: list[str]) -> int:
     if what == "queries-long":
         from tests.bench import queries_long
 
-        sizes = [int(a) for a in argv[1:3]]
+        args = [int(a) if a.isdigit() else a for a in argv[1:4]]
         print("| containers × history | ours | per container | floor (raw pass) | per container / ours | ours / floor |\n"
-              "|---|---|---|---|---|---|\n" + queries_long.main(*sizes), end="")
+              "|---|---|---|---|---|---|\n" + queries_long.main(*args), end="")
         return 0
     print(__doc__)
     return 2

@@ -1,6 +1,7 @@
 """Prometheus collection at 100, 1,000 and 10,000 containers against the real Prometheus fixture, in one
-run: our collection (a fixed set of instant queries and the percentiles' range queries, a few in
-flight), a per-container strategy (seed 000 / KRR style: a p95 CPU, a p95 memory and a restart query for
+run: our collection (a fixed set of instant queries, a few in flight, measuring what `rightsizer run`
+measures for the default policy: its percentiles are the CPU and memory p95, as the per-container
+strategy's), a per-container strategy (seed 000 / KRR style: a p95 CPU, a p95 memory and a restart query for
 each container, names spliced into the selector), and the floor: one raw pass over both usage metrics
 (`count_over_time`), which any strategy has to read at least once.
 
@@ -11,8 +12,11 @@ builds in about a minute and a half, and 10,000 containers get 2 hours."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from bot.commands.snapshot import percentiles_to_measure
+from bot.policy import load_policy
 from bot.sources.collect import collect_snapshot
 from bot.sources.prometheus import CADVISOR, CPU, MEMORY, PrometheusClient, PrometheusConfig, Scope
 from bot.sources.promql import matchers
@@ -62,8 +66,9 @@ def three_ways(url: str, pods, scope: Scope, repeat: int = REPEAT, timeout: floa
     machine does; the per-container strategy's thousands of queries already average that out."""
     times: dict[str, float] = {}
     queries: dict[str, int] = {}
+    ours = replace(scope, percentiles=percentiles_to_measure(load_policy(None, None)))  # what a run measures by default
     for name, fn, runs in (("floor", lambda c: floor(c, scope, cd.END), repeat),  # first: warms the page cache
-                           ("ours", lambda c: collect_snapshot(c, scope, at=cd.END), repeat),
+                           ("ours", lambda c: collect_snapshot(c, ours, at=cd.END), repeat),
                            ("per container", lambda c: per_container(c, pods, scope, cd.END), 1)):
         for _ in range(runs):
             client = PrometheusClient(PrometheusConfig(url, budget=6 * timeout, timeout=timeout))
@@ -102,8 +107,7 @@ def server_quantile(scope: Scope, expr: str, phi: float, group: bool = True) -> 
 
 def levers(n: int = 1000, hours: int = 24, repeat: int = 3) -> str:
     """Each lever of the query structure timed alone at n containers (best of `repeat`)."""
-    from bot.sources import quantiles
-    from bot.sources.prometheus import GROUP, QUANTILES, Method, cpu_rate, memory_series, usage_queries
+    from bot.sources.prometheus import EVERY_PERCENTILE, GROUP, Method, cpu_rate, memory_series, usage_queries
 
     pods = cluster(n, hours)
     scope = Scope(f"{hours}h", "5m")
@@ -143,21 +147,12 @@ def levers(n: int = 1000, hours: int = 24, repeat: int = 3) -> str:
 
         for what, before, after in pairs:
             rows.append(f"| {what} | {timed(before):.3f} s | {timed(after):.3f} s |")
-        # The percentiles: 8 quantile_over_time subqueries (each evaluating its rate or reading memory again)
-        # → one range query per metric in parts, the quantiles taken by the bot (bot/sources/quantiles.py).
-        for label, method, expr in (("rate()", methods[0], cpu), ("the recording rule", methods[2], cpu_ruled)):
-            subqueries = [server_quantile(scope, e, phi) for phi in QUANTILES.values() for e in (expr, mem)]
-            parts = quantiles.jobs(client, scope, method, cd.END)
-            before = best(lambda: [client.query(q, cd.END) for q in subqueries])
-            after = best(lambda: [fetch(part) for fetch, part in quantiles.jobs(client, scope, method, cd.END).values()])
-            rows.append(f"| CPU and memory p50/p90/p95/p99, CPU from {label}: 8 `quantile_over_time` subqueries → "
-                        f"{len(parts)} range queries (parts of ≤ {quantiles.POINTS:,} points) + the quantiles in Python, "
-                        f"one after the other | {before:.3f} s | {after:.3f} s |")
-        g = quantiles.grid(cd.END, W, R, True)
-        rng = {"query": cpu, "start": g.first / 1000, "end": g.last / 1000, "step": g.step / 1000}
-        zipped = best(lambda: client._call("/api/v1/query_range", rng, headers={"Accept-Encoding": "gzip"}))
-        plain_text = best(lambda: client._call("/api/v1/query_range", rng, headers={"Accept-Encoding": "identity"}))
-        rows.append(f"| CPU range query ({n:,} series × {g.count} steps), answer gzipped → uncompressed | {zipped:.3f} s | {plain_text:.3f} s |")
+        # The percentiles the policy reads (the presets: p95 of each) → every one of them (a snapshot without a policy).
+        for label, percentiles in (("the presets' 2 (CPU and memory p95)", ("cpu.p95", "memory.p95")),
+                                   ("all 8 (p50/p90/p95/p99 of each)", EVERY_PERCENTILE)):
+            asked = usage_queries(replace(scope, percentiles=percentiles), methods[0])
+            rows.append(f"| percentiles: {label}, one after the other | "
+                        f"{best(lambda: [client.query(asked[p], cd.END) for p in percentiles]):.3f} s | |")
         for workers in (1, 4):
             t0 = time.perf_counter()
             collect_snapshot(PrometheusClient(PrometheusConfig(url, budget=3600, timeout=600, concurrency=workers)), scope, at=cd.END)

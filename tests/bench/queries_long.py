@@ -1,11 +1,13 @@
-"""Collection with a long history (the default 14-day window), on VictoriaMetrics.
+"""Collection with a long history (the default 14-day window), on Prometheus and on VictoriaMetrics.
 
-promtool (2.42) cannot build 1,000 containers × 14 days in reasonable time (it re-reads its input for every
-2-hour block), but VictoriaMetrics imports any timestamps: the same synthetic cluster as tests/bench/queries.py
-is streamed into a real server (Debian's victoria-metrics) in batches of pods, then ours, the per-container
-strategy and the floor are timed as there (ours and the floor best of 2, per container once).
+promtool cannot build 1,000 containers × 14 days in one call (it re-reads its input for every 2-hour block),
+so the same synthetic cluster as tests/bench/queries.py is built one block at a time and compacted by a real
+server (tests/fixtures/prometheus/long_tsdb.py); VictoriaMetrics imports any timestamps, so there the cluster
+is streamed into a real server in batches of pods. Then ours, the per-container strategy and the floor are
+timed as in tests/bench/queries.py (ours and the floor best of 2, per container once).
 
-    python -m tests.bench queries-long [CONTAINERS [DAYS]]     # default 1,000 × 14 (about 15 minutes)
+    python -m tests.bench queries-long [CONTAINERS [DAYS [BACKEND]]]   # default 1,000 × 14 prometheus
+                                                                        # (BACKEND: prometheus, victoria-metrics, both)
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from pathlib import Path
 import requests
 
 from bot.sources.prometheus import Scope
-from tests.bench.queries import row, three_ways
-from tests.fixtures.prometheus.server import free_port, stop, wait_ready
+from tests.bench.queries import CACHE, row, three_ways
+from tests.fixtures.prometheus.long_tsdb import SERVE_FLAGS, build_long_tsdb
+from tests.fixtures.prometheus.server import free_port, running_prometheus, stop, wait_ready
 from tests.fixtures.prometheus.victoria import exposition
 from tests.sources import cluster_data as cd
 
 BATCH = 25  # pods per import request: ~100 MB of text at 14 days
 
 
-def _cluster(n: int, days: int) -> tuple[list, list]:
+def cluster(n: int, days: int) -> tuple[list, list]:
     base = cd.make_pods()
     pods = cd.make_pods(extra_containers=n - len(base))
     for i, p in enumerate(pods[len(base):]):
@@ -35,8 +38,16 @@ def _cluster(n: int, days: int) -> tuple[list, list]:
     return base, pods
 
 
-def main(n: int = 1000, days: int = 14) -> str:
-    base, pods = _cluster(n, days)
+def on_prometheus(n: int, days: int) -> str:
+    _, pods = cluster(n, days)
+    tsdb = build_long_tsdb(pods, days, CACHE, key=f"queries-long|{n}")
+    with running_prometheus(tsdb, *SERVE_FLAGS) as url:
+        times, queries = three_ways(url, pods, Scope(f"{days}d", "5m"), repeat=2, timeout=1200)
+    return row(f"{n:,} × {days} d, Prometheus", times, queries)
+
+
+def on_victoria_metrics(n: int, days: int) -> str:
+    base, pods = cluster(n, days)
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(["victoria-metrics", f"-storageDataPath={Path(tmp) / 'data'}", f"-httpListenAddr=127.0.0.1:{port}",
@@ -53,4 +64,10 @@ def main(n: int = 1000, days: int = 14) -> str:
             times, queries = three_ways(url, pods, Scope(f"{days}d", "5m"), repeat=2, timeout=1200)
         finally:
             stop(proc)
-    return row(f"{n:,} × {days} d, VictoriaMetrics", times, queries) + "\n"
+    return row(f"{n:,} × {days} d, VictoriaMetrics", times, queries)
+
+
+def main(n: int = 1000, days: int = 14, backend: str = "prometheus") -> str:
+    runs = {"prometheus": (on_prometheus,), "victoria-metrics": (on_victoria_metrics,),
+            "both": (on_prometheus, on_victoria_metrics)}[backend]
+    return "".join(run(n, days) + "\n" for run in runs)

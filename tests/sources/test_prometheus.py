@@ -152,13 +152,12 @@ class _LoggingProxy(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-def test_query_count_does_not_grow_with_containers_only_with_the_points(prom, tmp_path):
+def test_query_count_does_not_grow_with_containers(prom, tmp_path):
     # The small cluster narrowed to one namespace (2 workloads, 3 pod-containers) vs a second server with
-    # 1,000 more containers, counted at a proxy. Besides one query per signal, six probes: the container
-    # count, one look for each of the two CPU recording rules (absent here), the scrape interval, the
-    # MetricsQL dialect, the subquery's step grid; one series lookup; and the range queries the percentiles
-    # are computed from, one per part of at most 250,000 series × steps per metric.
-    fixed = len(usage_queries(SCOPE)) + len(cluster_queries(SCOPE)) + 1 + len(CPU_RULES) + 1 + 1 + 1 + 1
+    # 1,000 more containers, counted at a proxy. Besides one query per signal (every percentile: no policy
+    # narrows them here), four probes: the container count, one look for each of the two CPU recording rules
+    # (absent here), the scrape interval, the MetricsQL dialect.
+    fixed = len(usage_queries(SCOPE)) + len(cluster_queries(SCOPE)) + 1 + len(CPU_RULES) + 1 + 1
     small = _LoggingProxy(prom)
     collect_snapshot(PrometheusClient(PrometheusConfig(small.url)), Scope("2d", "5m", namespaces=("shop",)), at=cd.END)
     small.shutdown()
@@ -168,16 +167,33 @@ def test_query_count_does_not_grow_with_containers_only_with_the_points(prom, tm
         p.alive = (cd.END - 2 * 3600 + 60, cd.END)  # two hours only: keeps promtool quick
     with running_prometheus(build_tsdb(cd.openmetrics(big_pods), CACHE)) as big_url:
         big = _LoggingProxy(big_url)
-        snap = collect_snapshot(PrometheusClient(PrometheusConfig(big_url.replace(big_url, big.url))), SCOPE, at=cd.END)
+        snap = collect_snapshot(PrometheusClient(PrometheusConfig(big.url)), SCOPE, at=cd.END)
         big.shutdown()
     assert sum(len(w.containers) for w in snap.workloads) >= 1000
-    # Small: 4 series × 577 steps (2 days at 5m, both ends included) fit in one part per metric: 2 range queries.
-    assert len(small.log) == fixed + 2
-    # Big: namespace bulk holds 1,000 single-series pods × 577 steps = 577,000 points, so 3 parts of at most
-    # 433 pods (433 × 577 = 249,841; one more is 250,418); the other namespaces' 5 series fit in one more
-    # part: 4 range queries per metric, whatever the number of signals.
-    assert len(big.log) == fixed + 2 * 4
-    assert big.log.count("/api/v1/query_range") == 8
+    assert len(small.log) == fixed
+    assert len(big.log) == fixed
+    assert set(big.log) == {"/api/v1/query"}
+
+
+def test_only_the_percentiles_asked_for_are_queried(prom):
+    # The presets read the p95 of each resource: one quantile query each instead of four, and the snapshot
+    # holds exactly those (None for the percentiles nobody measured), the maximum always.
+    asked = _LoggingProxy(prom)
+    scope = Scope("2d", "5m", percentiles=("cpu.p95", "memory.p95"))
+    snap = collect_snapshot(PrometheusClient(PrometheusConfig(asked.url)), scope, at=cd.END)
+    asked.shutdown()
+    full = collect_snapshot(PrometheusClient(PrometheusConfig(prom)), Scope("2d", "5m"), at=cd.END)
+    assert len(asked.log) == len(usage_queries(scope)) + len(cluster_queries(scope)) + 1 + len(CPU_RULES) + 1 + 1
+    assert len(usage_queries(SCOPE)) - len(usage_queries(scope)) == 6
+    pairs = [(a, b) for wa, wb in zip(snap.workloads, full.workloads) for a, b in zip(wa.containers, wb.containers)]
+    assert pairs and any(a.usage.cpu is not None for a, _ in pairs)
+    for a, b in pairs:
+        for r in ("cpu", "memory"):
+            pa, pb = a.usage.get(r), b.usage.get(r)
+            assert (pa is None) == (pb is None)
+            if pa is not None:
+                assert (pa.p50, pa.p90, pa.p99) == (None, None, None)
+                assert (pa.p95, pa.max) == (pb.p95, pb.max)
 
 
 def test_a_5xx_is_retried(prom):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope, probe_method
-from bot.sources.quantiles import jobs, merge
+from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope, probe_method, usage_queries
 from tests.fixtures.prometheus.server import build_tsdb, require_prometheus, running_prometheus
 from tests.sources import cluster_data as cd
 
@@ -40,9 +39,8 @@ def test_trace_memory_percentiles(tmp_path):
     with running_prometheus(build_tsdb(text, CACHE)) as url:
         client = PrometheusClient(PrometheusConfig(url))
         scope = Scope("2d", "5m")
-        parts = jobs(client, scope, probe_method(client, scope, cd.END), cd.END)
-        rows = merge({name: fetch(part) for name, (fetch, part) in parts.items()}, cd.END)
-        got = {q: rows[f"memory.{q}"][0]["value"][1] for q in ("p50", "p95", "p99")}
+        queries = usage_queries(scope, probe_method(client, scope, cd.END))
+        got = {q: float(client.query(queries[f"memory.{q}"], cd.END)[0]["value"][1]) for q in ("p50", "p95", "p99")}
     # Independently: at each 5-minute step of the window, the latest sample not older than the 5m lookback.
     ts = [t for t, _ in samples]
     import bisect
