@@ -25,7 +25,8 @@ from bot.engine.guards import SKIP_KEY
 from bot.snapshot import limit_range, quota_values
 from bot.sources.batch import BY_NAMESPACE, BY_PODS, WHOLE, Runner
 from bot.sources.prometheus import (
-    CPU, PrometheusClient, Scope, SourceError, cluster_queries, guard_queries, probe_method, usage_queries,
+    CPU, CPU_MAX_EARLIER, PrometheusClient, Scope, SourceError, TooBig, cluster_queries, guard_queries, probe_method,
+    usage_queries,
 )
 
 Key = tuple[str, str, str]  # namespace, pod, container
@@ -109,28 +110,76 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
     say = progress or (lambda _m: None)
     started = time.monotonic()
     runner = Runner(client, at, say)
-    res: dict[str, list] = {}
+    queries = {}
     if cluster is None:
         # kube-state-metrics first: without it there is nothing to size, and the usage queries are the slow part.
-        res.update(runner.run(_splittable(cluster_queries, scope, CLUSTER_SPLIT), scope, started))
-        if not res["allocatable"]:
+        if not client.query(f"count(kube_node_status_allocatable{scope.selector(namespaced=False)})", at):
             raise SourceError("no kube_node_status_allocatable series: is kube-state-metrics scraped by this Prometheus?")
     method = probe_method(client, scope, at)
     say(f"CPU from {method.cpu_rule or 'rate(' + CPU + '[5m])'}; "
         + (f"cAdvisor scraped every {method.scrape_interval:g}s" if method.scrape_interval else "scrape interval unknown: coverage counted in steps"))
     say("percentiles: " + (", ".join(scope.percentiles) or "none (the policy reads only the maximum)"))
-    res.update(runner.run(_splittable(lambda s: usage_queries(s, method), scope, {}), scope, started))
+    queries.update(_splittable(lambda s: usage_queries(s, method), scope, {}))  # the slow ones first
+    if cluster is None:
+        owners = owners_from_index(client, scope, at)
+        queries.update({name: q for name, q in _splittable(cluster_queries, scope, CLUSTER_SPLIT).items()
+                        if owners is None or name not in OWNER_QUERIES})
+    res = runner.run(queries, scope, started)
+    if CPU_MAX_EARLIER in res:
+        res["cpu.max"] = _larger(res["cpu.max"], res.pop(CPU_MAX_EARLIER))
     if cluster is not None:
         shape = cluster()
         say(f"cluster: {len(shape.nodes)} nodes, {len(shape.pods_now)} pods from the Kubernetes API")
         _guard_objects_from_ksm(client, scope, at, shape, say)
     else:
+        res.update(owners or {})
         shape = shape_from_ksm(res)
     if not res["memory.max"]:
         raise SourceError("no container_memory_working_set_bytes series in the window: is cAdvisor scraped?")
     for w in shape.warnings:
         say(f"warning: {w}")
     return _drop_forged_names(_assemble(res, shape, scope, at, method.scrape_interval), say)
+
+
+# Which pods, ReplicaSets and Jobs existed in the window, and their owners: always 1, so the series index
+# says it all; reading their samples (max_over_time over the window) was a pass over every one of them.
+OWNER_QUERIES = {"pod_owner": "kube_pod_owner", "rs_owner": "kube_replicaset_owner", "job_owner": "kube_job_owner"}
+
+
+def owners_from_index(client: PrometheusClient, scope: Scope, at: float) -> dict[str, list] | None:
+    """The owner series of the window from one series lookup, as rows like the instant queries'; None when the
+    server refuses to list that many (the instant queries are then asked, and split as needed)."""
+    sel = scope.selector()
+    try:
+        found = client.series(tuple(f"{metric}{sel}" for metric in OWNER_QUERIES.values()), at - parse_duration(scope.window), at)
+    except TooBig:
+        return None
+    out: dict[str, list] = {name: [] for name in OWNER_QUERIES}
+    by_metric = {metric: name for name, metric in OWNER_QUERIES.items()}
+    for labels in found:
+        name = by_metric.get(labels.get("__name__", ""))
+        if name is not None:
+            out[name].append({"metric": {k: v for k, v in labels.items() if k != "__name__"}})
+    return out
+
+
+def _larger(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two instant vectors of the same series as one, each series at the larger of its values."""
+    best: dict[tuple, dict[str, Any]] = {}
+    for row in a + b:
+        key = tuple(sorted(row.get("metric", {}).items()))
+        held = best.get(key)
+        if held is None or _number(row) > _number(held):
+            best[key] = row
+    return list(best.values())
+
+
+def _number(row: dict[str, Any]) -> float:
+    try:
+        value = float(row["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return -math.inf
+    return value if value == value else -math.inf  # NaN: as `max by` would, any number wins over it
 
 
 def _drop_forged_names(snap: Snapshot, say: Callable[[str], None]) -> Snapshot:

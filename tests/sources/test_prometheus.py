@@ -155,9 +155,10 @@ class _LoggingProxy(http.server.ThreadingHTTPServer):
 def test_query_count_does_not_grow_with_containers(prom, tmp_path):
     # The small cluster narrowed to one namespace (2 workloads, 3 pod-containers) vs a second server with
     # 1,000 more containers, counted at a proxy. Besides one query per signal (every percentile: no policy
-    # narrows them here), four probes: the container count, one look for each of the two CPU recording rules
-    # (absent here), the scrape interval, the MetricsQL dialect.
-    fixed = len(usage_queries(SCOPE)) + len(cluster_queries(SCOPE)) + 1 + len(CPU_RULES) + 1 + 1
+    # narrows them here; the three owner signals come from one series lookup instead), a look for
+    # kube-state-metrics' node series and four probes: the container count, one look for each of the two CPU
+    # recording rules (absent here), the scrape interval, the MetricsQL dialect.
+    fixed = len(usage_queries(SCOPE)) + len(cluster_queries(SCOPE)) - 3 + 1 + 1 + 1 + len(CPU_RULES) + 1 + 1
     small = _LoggingProxy(prom)
     collect_snapshot(PrometheusClient(PrometheusConfig(small.url)), Scope("2d", "5m", namespaces=("shop",)), at=cd.END)
     small.shutdown()
@@ -172,7 +173,7 @@ def test_query_count_does_not_grow_with_containers(prom, tmp_path):
     assert sum(len(w.containers) for w in snap.workloads) >= 1000
     assert len(small.log) == fixed
     assert len(big.log) == fixed
-    assert set(big.log) == {"/api/v1/query"}
+    assert big.log.count("/api/v1/series") == 1 and set(big.log) == {"/api/v1/query", "/api/v1/series"}
 
 
 def test_only_the_percentiles_asked_for_are_queried(prom):
@@ -183,7 +184,7 @@ def test_only_the_percentiles_asked_for_are_queried(prom):
     snap = collect_snapshot(PrometheusClient(PrometheusConfig(asked.url)), scope, at=cd.END)
     asked.shutdown()
     full = collect_snapshot(PrometheusClient(PrometheusConfig(prom)), Scope("2d", "5m"), at=cd.END)
-    assert len(asked.log) == len(usage_queries(scope)) + len(cluster_queries(scope)) + 1 + len(CPU_RULES) + 1 + 1
+    assert len(asked.log) == len(usage_queries(scope)) + len(cluster_queries(scope)) - 3 + 1 + 1 + 1 + len(CPU_RULES) + 1 + 1
     assert len(usage_queries(SCOPE)) - len(usage_queries(scope)) == 6
     pairs = [(a, b) for wa, wb in zip(snap.workloads, full.workloads) for a, b in zip(wa.containers, wb.containers)]
     assert pairs and any(a.usage.cpu is not None for a, _ in pairs)
@@ -322,31 +323,34 @@ def test_a_container_without_usage_series_is_kept_not_guessed(snapshot):
 
 
 def test_server_gone_mid_collection_gives_no_snapshot(prom):
-    # The proxy answers the first three queries, then the "server" disappears (the proxy stops listening).
+    # The proxy answers until the first usage query's answer arrives, then the "server" disappears (the proxy
+    # stops listening).
     proxy = _LoggingProxy(prom)
-    seen = []
+    sent_before = []
 
     def progress(message):
-        seen.append(message)
-        if len(seen) == 3:
+        if message.endswith(" series") and not sent_before:
+            sent_before.append(len(proxy.log))
             proxy.shutdown()
             proxy.server_close()
 
     client = PrometheusClient(PrometheusConfig(proxy.url, retries=2, backoff=0.01))
     with pytest.raises(SourceError, match="cannot connect"):
         collect_snapshot(client, SCOPE, at=cd.END, progress=progress)
-    # Three were answered; the queries already in flight when it went (at most `concurrency` of them) reached
-    # it, and nothing was sent after that.
-    assert 3 <= len(proxy.log) <= 3 + client.cfg.concurrency
+    # Only the queries already in flight when it went (at most `concurrency` of them) reached it after that,
+    # and nothing was sent after them.
+    assert sent_before and sent_before[0] <= len(proxy.log) <= sent_before[0] + client.cfg.concurrency
 
 
 def test_a_query_refused_for_its_size_is_split_and_the_snapshot_is_complete(snapshot):
-    # The CPU max is a subquery at 1-minute steps: over 2 days, 2,880 points per pod-container held at once,
-    # 14,400 for the five. With --query.max-samples=6000 Prometheus refuses it for the whole cluster, for
-    # the namespaces {quiet, shop} and for shop alone (4 pods: 11,520), and answers for two pods at a time.
+    # The CPU max is a subquery at 1-minute steps, asked for each half of the window: over 1 day, 1,440 points
+    # per pod-container held at once, 7,200 for the five. With --query.max-samples=3000 Prometheus refuses it
+    # for the whole cluster, for the namespaces {quiet, shop} and for shop alone (4 pods: 5,760), and answers
+    # for two pods at a time (2,880). The percentiles' 5-minute subqueries (577 points each, 2,885 for all
+    # five) are answered whole.
     require_prometheus()
     said = []
-    with running_prometheus(build_tsdb(cd.openmetrics(cd.make_pods()), CACHE), "--query.max-samples=6000") as url:
+    with running_prometheus(build_tsdb(cd.openmetrics(cd.make_pods()), CACHE), "--query.max-samples=3000") as url:
         client = PrometheusClient(PrometheusConfig(url))
         with pytest.raises(SourceError, match="too many samples"):
             client.query(usage_queries(SCOPE)["cpu.max"], cd.END)
