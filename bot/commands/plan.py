@@ -35,12 +35,15 @@ def load_input_snapshot(args: argparse.Namespace):
 
     if not args.snapshot and not getattr(args, "prometheus_url", None):
         raise InputError("<command line>", "give --snapshot FILE (or collect live: see `rightsizer snapshot --help`)", field="--snapshot")
-    repo = getattr(args, "repo", None)
-    policy = load_policy(Path(repo) if repo else None, getattr(args, "policy", None))
+    repo = Path(args.repo) if getattr(args, "repo", None) else None
     if args.snapshot:
         from bot.snapshot import load_snapshot, unmeasured
 
         snapshot = load_snapshot(args.snapshot)
+        try:
+            policy = load_policy(repo, getattr(args, "policy", None))
+        except InputError:
+            return snapshot  # the pipeline reports the policy's own mistake, where the policy is used
         lacking = unmeasured(snapshot, policy.percentiles_used())
         if lacking:
             where, what = lacking
@@ -49,7 +52,7 @@ def load_input_snapshot(args: argparse.Namespace):
         return snapshot
     from bot.commands.snapshot import collect_from_args
 
-    return collect_from_args(args, policy=policy)
+    return collect_from_args(args, policy=load_policy(repo, getattr(args, "policy", None)))
 
 
 def write_outputs(out: Path, result) -> list[Path]:

@@ -159,8 +159,9 @@ def test_query_strategies_small():
 
     require_prometheus()
     table = queries.main(rows=((10, 2),))
-    # ours: one instant query per signal (6 usage + 9 shape + 2 for LimitRanges and quotas = 17), 6 probes
-    # (containers, 2 recording rules, scrape interval, dialect, subquery grid), 1 series lookup and 2 range
-    # queries (9 series × 25 steps: one part per metric); per container: 3 queries × 10 containers; the
-    # floor: one raw pass per usage metric
-    assert "| 10 × 2 h | " in table and "(26 queries)" in table and "(30)" in table and "(2)" in table
+    # ours: one instant query per signal (9 usage: the CPU max in two halves, the policy's CPU and memory p95,
+    # memory max, coverage, restarts, OOM kills, throttling; 6 of the cluster's shape + 2 for LimitRanges and
+    # quotas), 1 series lookup for the owners, 1 look for kube-state-metrics, 5 probes (containers, 2 recording
+    # rules, scrape interval, dialect): 24; per container: 3 queries × 10 containers; the floor: one raw pass
+    # per usage metric
+    assert "| 10 × 2 h | " in table and "(24 queries)" in table and "(30)" in table and "(2)" in table

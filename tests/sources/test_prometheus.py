@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -117,7 +118,7 @@ class _LoggingProxy(http.server.ThreadingHTTPServer):
     """Forwards to the real server and logs every request path; can answer 502 a set number of times."""
 
     def __init__(self, upstream: str, fail_first: int = 0):
-        self.upstream, self.fail_left, self.log = upstream, fail_first, []
+        self.upstream, self.fail_left, self.log, self.queries = upstream, fail_first, [], []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -127,6 +128,7 @@ class _LoggingProxy(http.server.ThreadingHTTPServer):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.log.append(self.path)
+                outer.queries.extend(urllib.parse.parse_qs(body.decode()).get("query", []))
                 if outer.fail_left > 0:
                     outer.fail_left -= 1
                     self.send_response(502)
@@ -300,6 +302,44 @@ def test_snapshot_command_end_to_end(prom, tmp_path):
     data = json.loads(out.read_text())
     assert sorted(w["name"] for w in data["workloads"]) == ["db", "web"]  # the other namespace is filtered out
     assert "wrote" in r.stderr and "2 workloads" in r.stderr
+    usage = data["workloads"][0]["containers"][0]["usage"]
+    assert set(usage["cpu"]) == set(usage["memory"]) == {"p50", "p90", "p95", "p99", "max"}  # no policy: every one
+    # With --policy: what it reads (p99 requests, limits that read no usage), nothing more.
+    policy = tmp_path / "p99.yaml"
+    policy.write_text("defaults:\n  cpu: {percentile: p99, limit: {mode: none}}\n  memory: {percentile: p99, limit: {mode: equal}}\n")
+    r = subprocess.run([sys.executable, "-m", "bot", "snapshot", "--prometheus-url", prom, "--window", "2d", "--policy", str(policy),
+                        "--namespaces", "shop", "--out", str(out), "--at", "2025-11-21T04:40:00Z"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    usage = json.loads(out.read_text())["workloads"][0]["containers"][0]["usage"]
+    assert set(usage["cpu"]) == set(usage["memory"]) == {"p99", "max"}
+
+
+def test_live_collection_measures_what_the_policy_reads(prom, tmp_path):
+    # A repository policy with a 1-day window at 10-minute steps, reading the CPU p90 and the memory p99
+    # (limits that read no usage): plan's live collection asks for exactly those two percentiles over that
+    # window (the snapshot command does the same with --policy).
+    import argparse
+
+    from bot.commands.plan import load_input_snapshot
+
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "rightsizer.yaml").write_text(
+        "window: 1d\nresolution: 10m\ndefaults:\n  cpu: {percentile: p90, limit: {mode: none}}\n"
+        "  memory: {percentile: p99, limit: {mode: equal}}\n")
+    proxy = _LoggingProxy(prom)
+    args = argparse.Namespace(snapshot=None, repo=str(tmp_path), policy=None, prometheus_url=proxy.url, namespaces="shop",
+                              kube_state_metrics=True, at="2025-11-21T04:40:00Z", prometheus_header=[])
+    snap = load_input_snapshot(args)
+    proxy.shutdown()
+    assert snap.window == "1d"
+    quantiles = sorted(q for q in proxy.queries if "quantile_over_time" in q)
+    assert len(quantiles) == 2
+    assert quantiles[0].startswith("max by (namespace, pod, container) (quantile_over_time(0.9, rate(") and "[1d:10m]" in quantiles[0]
+    assert "quantile_over_time(0.99, container_memory_working_set_bytes" in quantiles[1] and "[1d:10m]" in quantiles[1]
+    assert all("[14d" not in q and "[2d" not in q for q in proxy.queries)
+    _, web = _container(snap, "shop", "web", "app")
+    assert web.usage.cpu.p90 is not None and web.usage.memory.p99 is not None
+    assert (web.usage.cpu.p95, web.usage.memory.p95, web.usage.cpu.p50) == (None, None, None)
 
 
 def test_snapshot_command_when_the_server_is_down(tmp_path):

@@ -261,3 +261,38 @@ def test_a_bad_flag_is_also_an_actions_annotation(tmp_path):
     r = rightsizer("event", "--github-annotations", "--max-changes", "-2", cwd=tmp_path)
     assert _one_error_line(r) == "rightsizer event: error: argument --max-changes: '-2' is negative; give 0 or more (see `rightsizer event --help`)"
     assert r.stdout == "::error title=rightsizer::argument --max-changes: '-2' is negative; give 0 or more (see `rightsizer event --help`)\n"
+
+
+def _without_cpu_p95(tmp_path) -> Path:
+    """The demo snapshot with media/jellyfin's CPU p95 left out, as a snapshot measured for another policy has it."""
+    doc = json.loads("".join(l for l in (DEMO / "snapshot.yaml").read_text().splitlines(True) if not l.startswith("#")))
+    jellyfin = next(w for w in doc["workloads"] if w["name"] == "jellyfin")
+    del jellyfin["containers"][0]["usage"]["cpu"]["p95"]
+    path = tmp_path / "snapshot.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_a_snapshot_without_a_percentile_the_policy_reads_exits_2_and_writes_nothing(tmp_path):
+    snap = _without_cpu_p95(tmp_path)
+    out = tmp_path / "out"
+    r = rightsizer("plan", "--snapshot", str(snap), "--policy", str(DEMO / "policy.yaml"), "--out", str(out))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{snap}: cpu p95: no cpu p95 usage for media/jellyfin container app, and the policy reads it" in r.stderr
+    assert not out.exists()
+    # A policy that reads the p90 instead accepts the same snapshot.
+    policy = tmp_path / "p90.yaml"
+    policy.write_text("defaults:\n  cpu: {percentile: p90, limit: {mode: none}}\n")
+    assert rightsizer("plan", "--snapshot", str(snap), "--policy", str(policy), "--out", str(out)).returncode == 0
+
+
+def test_the_engine_leaves_a_resource_whose_percentile_was_not_measured(tmp_path):
+    from bot.engine.plan import build_plan
+    from bot.policy import load_policy
+    from bot.snapshot import load_snapshot
+
+    plan = build_plan(load_snapshot(_without_cpu_p95(tmp_path)), load_policy(None, str(DEMO / "policy.yaml")))
+    d = next(d for d in plan.decisions if d.key == "media/jellyfin/app")
+    assert d.recommendation.proposed.requests.cpu == d.recommendation.current.requests.cpu
+    assert d.recommendation.proposed.limits.cpu == d.recommendation.current.limits.cpu
+    assert any("the snapshot has no cpu p95 (not measured): cpu left as it is" in s.text for s in d.recommendation.steps)

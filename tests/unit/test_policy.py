@@ -177,3 +177,34 @@ def test_bundled_presets_read_the_same_with_libyaml_and_the_position_keeping_par
     from bot.yamlio import load_documents, plain
 
     assert preset_document(name) == plain(load_documents(policies_dir() / "presets" / f"{name}.yaml")[0])
+
+
+def test_percentiles_used_are_every_value_a_container_can_resolve_to(tmp_path):
+    # balanced reads p95 for both requests and `max` for both limits (policies/presets/balanced.yaml).
+    # defaults move the CPU request to p90 for everyone (the preset's p95 can then no longer be reached);
+    # namespace media reads memory p99; a rule switches to resource-advisor, whose limits are a formula of
+    # the p95 (policies/presets/resource-advisor.yaml), and sets its CPU request to p50; an `equal` memory
+    # limit reads no usage, `hourly-p95` falls back to the p95.
+    write(tmp_path, """
+        defaults:
+          cpu: {percentile: p90}
+        namespaces:
+          media:
+            memory: {percentile: p99, limit: {mode: equal}}
+          batch:
+            cpu: {percentile: hourly-p95}
+        workloads:
+          - match: {namespace: legacy}
+            policy: {preset: resource-advisor, cpu: {percentile: p50}}
+    """)
+    used = load_policy(tmp_path).percentiles_used()
+    # cpu: p90 (defaults), p95 (batch's hourly-p95; resource-advisor's CPU limit formula), p50 (the rule)
+    # memory: p95 (balanced's request, resource-advisor's request and limit formula), p99 (media)
+    assert used == {"cpu": frozenset({"p50", "p90", "p95"}), "memory": frozenset({"p95", "p99"})}
+
+
+def test_percentiles_used_by_the_presets_alone(tmp_path):
+    assert load_policy(tmp_path).percentiles_used() == {"cpu": frozenset({"p95"}), "memory": frozenset({"p95"})}
+    write(tmp_path, "defaults:\n  cpu: {percentile: max}\n  memory: {percentile: max}\n")
+    # balanced's limits read `max` too: no percentile at all is measured, only the maxima
+    assert load_policy(tmp_path).percentiles_used() == {"cpu": frozenset(), "memory": frozenset()}
