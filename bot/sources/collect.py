@@ -42,7 +42,8 @@ def _vector(result: list[dict[str, Any]], *labels: str) -> dict[tuple, float]:
             continue
         if not math.isfinite(value):  # NaN (0/0 throttling on an idle container), ±Inf (a broken exporter)
             continue
-        out[tuple(metric.get(l, "") for l in labels)] = value
+        key = tuple(metric.get(l, "") for l in labels)
+        out[key] = max(value, out.get(key, value))  # a series given twice (the halves of a window): the larger, as `max by`
     return out
 
 
@@ -125,8 +126,7 @@ def collect_snapshot(client: PrometheusClient, scope: Scope, at: float | None = 
         queries.update({name: q for name, q in _splittable(cluster_queries, scope, CLUSTER_SPLIT).items()
                         if owners is None or name not in OWNER_QUERIES})
     res = runner.run(queries, scope, started)
-    if CPU_MAX_EARLIER in res:
-        res["cpu.max"] = _larger(res["cpu.max"], res.pop(CPU_MAX_EARLIER))
+    res["cpu.max"] = res["cpu.max"] + res.pop(CPU_MAX_EARLIER, [])  # the two halves: _vector keeps the larger
     if cluster is not None:
         shape = cluster()
         say(f"cluster: {len(shape.nodes)} nodes, {len(shape.pods_now)} pods from the Kubernetes API")
@@ -161,25 +161,6 @@ def owners_from_index(client: PrometheusClient, scope: Scope, at: float) -> dict
         if name is not None:
             out[name].append({"metric": {k: v for k, v in labels.items() if k != "__name__"}})
     return out
-
-
-def _larger(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Two instant vectors of the same series as one, each series at the larger of its values."""
-    best: dict[tuple, dict[str, Any]] = {}
-    for row in a + b:
-        key = tuple(sorted(row.get("metric", {}).items()))
-        held = best.get(key)
-        if held is None or _number(row) > _number(held):
-            best[key] = row
-    return list(best.values())
-
-
-def _number(row: dict[str, Any]) -> float:
-    try:
-        value = float(row["value"][1])
-    except (KeyError, IndexError, TypeError, ValueError):
-        return -math.inf
-    return value if value == value else -math.inf  # NaN: as `max by` would, any number wins over it
 
 
 def _drop_forged_names(snap: Snapshot, say: Callable[[str], None]) -> Snapshot:

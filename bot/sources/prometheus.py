@@ -338,7 +338,7 @@ def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
     an aggregation inside a subquery is evaluated again at every step, and was most of the cost.
     A percentile is the server's quantile_over_time over the [W:R] subquery, one query each and only those
     asked for: at a 14-day window each is a pass over the history, cheaper on the server than the whole
-    range sent as JSON and sorted by the bot (docs/benchmarks.md, "Collection")."""
+    range sent as JSON and sorted by the bot (docs/connecting.md, "What is queried")."""
     W, R = s.window, s.resolution
     cpu = cpu_rate(s, method)
     mem = memory_series(s)

@@ -70,8 +70,8 @@ def main(argv: list[str]) -> int:
     if what == "queries":
         from tests.bench import queries
 
-        # 100 and 1,000 containers with a day of history each, 10,000 with 2 hours (promtool builds no more
-        # in minutes), in one table; each lever alone; 20,000 containers at the sample limit.
+        # 100 and 1,000 containers with a day of history each, 1,000 with 14 days, 10,000 with 2 hours (promtool
+        # builds no more in minutes), in one table; each lever alone; 20,000 containers at the sample limit.
         # Each part printed as it ends: the whole run takes a while on a small machine.
         parts: list[str] = []
         for part in (lambda: queries.main() + "\n", lambda: queries.levers() + "\n", queries.limits):

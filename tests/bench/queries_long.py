@@ -38,12 +38,12 @@ def cluster(n: int, days: int) -> tuple[list, list]:
     return base, pods
 
 
-def on_prometheus(n: int, days: int) -> str:
+def on_prometheus(n: int, days: int, label: str | None = None) -> str:
     _, pods = cluster(n, days)
     tsdb = build_long_tsdb(pods, days, CACHE, key=f"queries-long|{n}")
     with running_prometheus(tsdb, *SERVE_FLAGS) as url:
         times, queries = three_ways(url, pods, Scope(f"{days}d", "5m"), repeat=2, timeout=1200)
-    return row(f"{n:,} × {days} d, Prometheus", times, queries)
+    return row(label or f"{n:,} × {days} d, Prometheus", times, queries)
 
 
 def on_victoria_metrics(n: int, days: int) -> str:
