@@ -296,3 +296,6 @@ def test_the_engine_leaves_a_resource_whose_percentile_was_not_measured(tmp_path
     assert d.recommendation.proposed.requests.cpu == d.recommendation.current.requests.cpu
     assert d.recommendation.proposed.limits.cpu == d.recommendation.current.limits.cpu
     assert any("the snapshot has no cpu p95 (not measured): cpu left as it is" in s.text for s in d.recommendation.steps)
+    from bot.report.markdown import usage_text
+
+    assert usage_text(d).startswith("p95 not measured / p95 ")  # the PR's usage column says so for CPU
