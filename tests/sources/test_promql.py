@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from bot.sources.promql import label_name, matchers, quote, regex_alternatives
 
@@ -40,3 +40,19 @@ def test_label_names_are_checked_not_escaped():
     for bad in ['cluster"}', "1abc", "a-b", ""]:
         with pytest.raises(ValueError):
             label_name(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(window=st.integers(1, 60 * 86400), step=st.sampled_from([1, 15, 30, 60, 120, 300]))
+def test_the_cpu_maximum_halves_cover_the_window_exactly(window, step):
+    # The two queries of the CPU maximum: [recent:step] at t and [earlier:step] offset recent. Their ranges
+    # meet at t − recent and together span t − window … t, so their subquery steps are exactly the whole
+    # window's (the recent range a whole number of steps keeps both on the same grid).
+    from bot.sources.prometheus import split_window
+
+    recent, earlier = split_window(f"{window}s", f"{step}s")
+    if earlier is None:
+        assert window < 2 * step and recent == f"{window}s"
+        return
+    r, e = int(recent[:-1]), int(earlier[:-1])
+    assert r + e == window and r % step == 0 and r >= step and e >= step

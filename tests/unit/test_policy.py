@@ -208,3 +208,38 @@ def test_percentiles_used_by_the_presets_alone(tmp_path):
     write(tmp_path, "defaults:\n  cpu: {percentile: max}\n  memory: {percentile: max}\n")
     # balanced's limits read `max` too: no percentile at all is measured, only the maxima
     assert load_policy(tmp_path).percentiles_used() == {"cpu": frozenset(), "memory": frozenset()}
+
+
+def test_every_container_reads_only_percentiles_live_collection_measures(tmp_path_factory):
+    # The invariant behind measuring only what the policy reads: for any policy (namespaces and rules that
+    # set percentiles, limit modes and presets, in any priority) and any container, what its resolved
+    # policy reads is in percentiles_used() (`max` is always measured; hourly-p95 falls back to the p95).
+    from hypothesis import given, settings, strategies as st
+
+    from bot.policy import build_policy
+
+    pct = st.sampled_from(["p50", "p90", "p95", "p99", "max", "hourly-p95"])
+    resource = st.fixed_dictionaries({}, optional={
+        "percentile": pct, "limit": st.fixed_dictionaries({}, optional={"mode": st.sampled_from(["formula", "ratio", "equal", "keep", "none"]),
+                                                                        "usage": pct})})
+    layer = st.fixed_dictionaries({}, optional={"cpu": resource, "memory": resource,
+                                                "preset": st.sampled_from(["balanced", "resource-advisor"])})
+    names = st.sampled_from(["a", "b", "c"])
+    rules = st.lists(st.fixed_dictionaries({"match": st.fixed_dictionaries({}, optional={"namespace": names, "name": st.sampled_from(["w1", "w*"])}),
+                                            "priority": st.integers(0, 3), "policy": layer}), max_size=4)
+
+    @settings(max_examples=60, deadline=None)
+    @given(defaults=layer, ns=st.dictionaries(names, layer, max_size=3), rules=rules,
+           where=st.tuples(names, st.sampled_from(["w1", "w2"])))
+    def check(defaults, ns, rules, where):
+        doc = {"defaults": {k: v for k, v in defaults.items() if k != "preset"}, "namespaces": ns, "workloads": rules}
+        if "preset" in defaults:
+            doc["preset"] = defaults["preset"]
+        policy = build_policy([("p.yaml", None, doc)], "p.yaml")
+        used = policy.percentiles_used()
+        cp = policy.for_container(workload(where[1], [container()], ns=where[0]), "app")
+        for r in ("cpu", "memory"):
+            read = {"p95" if w == "hourly-p95" else w for w in cp.resource(r).usage_read()} - {"max"}
+            assert read <= used[r], (r, read, used[r])
+
+    check()
