@@ -117,7 +117,7 @@ def test_hostile_namespace_filter_cannot_widen_the_query(prom):
 class _LoggingProxy(http.server.ThreadingHTTPServer):
     """Forwards to the real server and logs every request path; can answer 502 a set number of times."""
 
-    def __init__(self, upstream: str, fail_first: int = 0):
+    def __init__(self, upstream: str, fail_first: int = 0, refuse: str | None = None):
         self.upstream, self.fail_left, self.log, self.queries = upstream, fail_first, [], []
         outer = self
 
@@ -129,6 +129,14 @@ class _LoggingProxy(http.server.ThreadingHTTPServer):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.log.append(self.path)
                 outer.queries.extend(urllib.parse.parse_qs(body.decode()).get("query", []))
+                if refuse is not None and self.path.startswith(refuse):  # as VictoriaMetrics' -search.maxSeries does
+                    data = b'{"status":"error","errorType":"422","error":"the number of matching timeseries exceeds 10"}'
+                    self.send_response(422)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if outer.fail_left > 0:
                     outer.fail_left -= 1
                     self.send_response(502)
@@ -176,6 +184,18 @@ def test_query_count_does_not_grow_with_containers(prom, tmp_path):
     assert len(small.log) == fixed
     assert len(big.log) == fixed
     assert big.log.count("/api/v1/series") == 1 and set(big.log) == {"/api/v1/query", "/api/v1/series"}
+
+
+def test_owners_come_from_instant_queries_when_the_series_lookup_is_refused(prom, snapshot):
+    # The owners of the window's pods normally come from one series lookup; a server that refuses to list that
+    # many series gets the three instant queries instead, and the snapshot is the same.
+    refusing = _LoggingProxy(prom, refuse="/api/v1/series")
+    snap = collect_snapshot(PrometheusClient(PrometheusConfig(refusing.url)), SCOPE, at=cd.END)
+    refusing.shutdown()
+    assert refusing.log.count("/api/v1/series") == 1
+    assert sum("max_over_time(kube_pod_owner" in q or "max_over_time(kube_replicaset_owner" in q
+               or "max_over_time(kube_job_owner" in q for q in refusing.queries) == 3
+    assert snapshot_to_dict(snap) == snapshot_to_dict(snapshot)
 
 
 def test_only_the_percentiles_asked_for_are_queried(prom):
