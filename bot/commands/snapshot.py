@@ -159,11 +159,11 @@ def collect_from_args(args: argparse.Namespace, env=None, progress=None, policy=
 
 
 def percentiles_to_measure(policy) -> tuple[str, ...]:
-    """The policy's percentiles as signal names, in the fixed order of EVERY_PERCENTILE."""
-    from bot.sources.prometheus import EVERY_PERCENTILE
+    """The policy's percentiles as signal names ("cpu.p95", …), in a fixed order."""
+    from bot.sources.prometheus import QUANTILES
 
     used = policy.percentiles_used()
-    return tuple(name for name in EVERY_PERCENTILE if name.split(".")[1] in used[name.split(".")[0]])
+    return tuple(f"{resource}.{q}" for resource in ("cpu", "memory") for q in QUANTILES if q in used[resource])
 
 
 def run(args: argparse.Namespace) -> int:

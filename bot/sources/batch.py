@@ -13,7 +13,6 @@ from bot.duration import parse_duration
 from bot.sources.prometheus import CADVISOR, MEMORY, PrometheusClient, Scope, SourceError, TooBig
 
 Build = Callable[[Scope], str]  # an instant query for a scope
-Fetch = Callable[[Scope], list]  # whatever fetches a scope's rows
 
 # How far a query may be split: 2 = by namespace then by pods, 1 = by namespace only (its series have
 # no `pod` label), 0 = not at all (node series have neither).
@@ -31,10 +30,9 @@ class Runner:
         the time); the first failure stops the rest and is raised."""
         import time
 
-        todo = {name: (self._instant(build), depth, scope) for name, (build, depth) in queries.items()}
         out: dict[str, list] = {}
         pool = ThreadPoolExecutor(max_workers=max(1, int(self.client.cfg.concurrency)))
-        futures = {pool.submit(self.one, name, fetch, depth, s): name for name, (fetch, depth, s) in todo.items()}
+        futures = {pool.submit(self.one, name, build, depth, scope): name for name, (build, depth) in queries.items()}
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f for f in futures if f in done and f.exception() is not None), None)
         if failed is not None:
@@ -44,15 +42,12 @@ class Runner:
         pool.shutdown()
         for fut, name in futures.items():
             out[name] = fut.result()
-        self.say(f"{len(todo)} queries answered ({time.monotonic() - started:.1f}s)")
+        self.say(f"{len(queries)} queries answered ({time.monotonic() - started:.1f}s)")
         return out
 
-    def _instant(self, build: Build) -> Fetch:
-        return lambda scope: self.client.query(build(scope), self.at)
-
-    def one(self, name: str, fetch: Fetch, depth: int, scope: Scope) -> list[dict[str, Any]]:
+    def one(self, name: str, build: Build, depth: int, scope: Scope) -> list[dict[str, Any]]:
         try:
-            result = fetch(scope)
+            result = self.client.query(build(scope), self.at)
         except TooBig as refused:
             parts, how = self.split(scope, depth)
             if len(parts) < 2:
@@ -60,7 +55,7 @@ class Runner:
             self.say(f"{name}: too large for the server ({str(refused)[:120]}); split into {len(parts)} parts by {how}")
             result = []
             for part in parts:
-                result.extend(self.one(name, fetch, depth, part))
+                result.extend(self.one(name, build, depth, part))
             return result
         self.say(f"{name}: {len(result)} series")
         return result

@@ -88,19 +88,6 @@ class PrometheusClient:
             raise
         return True
 
-    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        """A range query evaluated at start, start + step, … ≤ end; the result matrix.
-
-        Asked for uncompressed: these answers are megabytes of JSON, and the server's gzip took longer than
-        the evaluation itself (+0.5 s on 10.5 MB that compress to 1.4 MB, docs/benchmarks.md): more than
-        the transfer it saves on any link faster than about 150 Mbit/s."""
-        body = self._call("/api/v1/query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
-                                                  "step": f"{step:g}"}, headers={"Accept-Encoding": "identity"})
-        data = body.get("data") or {}
-        if data.get("resultType") != "matrix":
-            raise SourceError(f"expected a matrix result, got {data.get('resultType')}")
-        return data.get("result") or []
-
     def series(self, match: tuple[str, ...], start: float, end: float) -> list[dict[str, str]]:
         """The label sets of series matching any of ``match`` in [start, end]: an index lookup, no samples read."""
         body = self._call("/api/v1/series", {"match[]": list(match), "start": f"{start:.3f}", "end": f"{end:.3f}"})
