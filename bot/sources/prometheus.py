@@ -333,10 +333,14 @@ def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
     # Slowest first (they are sent in this order, a few at a time): the CPU rate at 1-minute steps, the percentiles.
     # The CPU maximum is asked for as two halves of the window (the larger of the two is the window's): the
     # longest query alone would otherwise hold one core while the rest of the collection has finished.
-    recent, earlier = split_window(W, max_step(R))
-    q["cpu.max"] = f"max by ({GROUP}) (max_over_time({cpu}[{recent}:{max_step(R)}]))"
+    step = max_step(R)
+    recent, earlier = split_window(W, step)
+    # A recorded 5-minute rate is read as stored (every evaluation, no step to choose); else the rate every minute.
+    stored = method.cpu_rule is not None and method.cpu_rule.endswith("rate5m") and not method.warmup
+    part = (lambda w: f"{cpu}[{w}]") if stored else (lambda w: f"{cpu}[{w}:{step}]")
+    q["cpu.max"] = f"max by ({GROUP}) (max_over_time({part(recent)}))"
     if earlier:
-        q[CPU_MAX_EARLIER] = f"max by ({GROUP}) (max_over_time({cpu}[{earlier}:{max_step(R)}] offset {recent}))"
+        q[CPU_MAX_EARLIER] = f"max by ({GROUP}) (max_over_time({part(earlier)} offset {recent}))"
     for name in s.percentiles:
         resource, percentile = name.split(".")
         series = cpu if resource == "cpu" else mem
@@ -361,13 +365,16 @@ def usage_queries(s: Scope, method: Method = Method()) -> dict[str, str]:
 def probe_method(client: "PrometheusClient", s: Scope, at: float) -> Method:
     """Which CPU source covers every container, the cAdvisor scrape interval (median over series), and
     whether the backend speaks MetricsQL (VictoriaMetrics: rates need the warm-up guard)."""
-    start = at - parse_duration(s.window) + parse_duration(s.resolution)
+    step = parse_duration(s.resolution)
+    # The window's first two steps: a rule evaluated from the window's start has a sample in them (its first
+    # evaluations need two counter samples and, in kube-prometheus-stack's rule, the pod's kube_pod_info).
+    first_steps = at - parse_duration(s.window) + 2 * step
     containers = client.query(f"count(count by ({GROUP}) ({CPU}{s.selector(*CADVISOR)}))", at)
     want = float(containers[0]["value"][1]) if containers else 0.0
     rule = None
     for name in CPU_RULES:
         have = client.query(f"count({name}{s.selector()})", at)
-        if want and have and float(have[0]["value"][1]) >= want and client.query(f"count({name}{s.selector()})", start):
+        if want and have and float(have[0]["value"][1]) >= want and client.query(f"count(last_over_time({name}{s.selector()}[{s.resolution}]))", first_steps):
             rule = name
             break
     # Samples in the hour before the last one, for series that existed all along: a half-open hour on either

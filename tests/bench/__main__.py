@@ -1,4 +1,4 @@
-"""python -m tests.bench quality [--traces DIR] | tune | scale | queries | queries-long [N [DAYS [prometheus|victoria-metrics|both]]]   — the benchmarks behind docs/benchmarks.md.
+"""python -m tests.bench quality [--traces DIR] | tune | scale | queries | queries-long [N [DAYS [prometheus|prometheus-rule|victoria-metrics|both]]]   — the benchmarks behind docs/benchmarks.md.
 
 quality --traces DIR: any directory of traces in the Bitbrains GWA-T-12 format (../shared/traces/README.md);
 the default is the shared August traces. Results go to tests/bench/results/ only for the default traces."""

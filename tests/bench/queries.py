@@ -59,7 +59,10 @@ def main(rows=ROWS, header: bool = True) -> str:
         if hours > 48:
             from tests.bench import queries_long
 
-            out.append(queries_long.on_prometheus(n, hours // 24, label=f"{n:,} × {hours // 24} d"))
+            days = hours // 24
+            out.append(queries_long.on_prometheus(n, days, label=f"{n:,} × {days} d"))
+            out.append(queries_long.on_prometheus(n, days, label=f"{n:,} × {days} d, kube-prometheus-stack's recorded CPU rate",
+                                                  cpu_rule=True))
             continue
         pods = cluster(n, hours)
         with running_prometheus(build_tsdb(cd.openmetrics(pods), CACHE)) as url:

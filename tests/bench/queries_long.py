@@ -7,12 +7,14 @@ is streamed into a real server in batches of pods. Then ours, the per-container 
 timed as in tests/bench/queries.py (ours and the floor best of 2, per container once).
 
     python -m tests.bench queries-long [CONTAINERS [DAYS [BACKEND]]]   # default 1,000 × 14 prometheus
-                                                                        # (BACKEND: prometheus, victoria-metrics, both)
+        # BACKEND: prometheus, prometheus-rule (also holding kube-prometheus-stack's recorded CPU rate,
+        # tests/fixtures/prometheus/k8s_cpu_rules.yml, evaluated by promtool against the server), victoria-metrics, both
 """
 
 from __future__ import annotations
 
 import subprocess
+from functools import partial
 import tempfile
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import requests
 
 from bot.sources.prometheus import Scope
 from tests.bench.queries import CACHE, row, three_ways
-from tests.fixtures.prometheus.long_tsdb import SERVE_FLAGS, build_long_tsdb
+from tests.fixtures.prometheus.long_tsdb import SERVE_FLAGS, build_long_tsdb, with_cpu_rule
 from tests.fixtures.prometheus.server import free_port, running_prometheus, stop, wait_ready
 from tests.fixtures.prometheus.victoria import exposition
 from tests.sources import cluster_data as cd
@@ -38,12 +40,16 @@ def cluster(n: int, days: int) -> tuple[list, list]:
     return base, pods
 
 
-def on_prometheus(n: int, days: int, label: str | None = None) -> str:
+def on_prometheus(n: int, days: int, label: str | None = None, cpu_rule: bool = False) -> str:
+    """With ``cpu_rule``, the server also holds kube-prometheus-stack's recorded per-container CPU rate, as a
+    cluster running the stack does: ours reads it (the per-container strategy, seed-style, rates cAdvisor's counter)."""
     _, pods = cluster(n, days)
     tsdb = build_long_tsdb(pods, days, CACHE, key=f"queries-long|{n}")
+    if cpu_rule:
+        tsdb = with_cpu_rule(tsdb, days)
     with running_prometheus(tsdb, *SERVE_FLAGS) as url:
         times, queries = three_ways(url, pods, Scope(f"{days}d", "5m"), repeat=2, timeout=1200)
-    return row(label or f"{n:,} × {days} d, Prometheus", times, queries)
+    return row(label or f"{n:,} × {days} d, Prometheus{', recorded CPU rate' if cpu_rule else ''}", times, queries)
 
 
 def on_victoria_metrics(n: int, days: int) -> str:
@@ -68,6 +74,7 @@ def on_victoria_metrics(n: int, days: int) -> str:
 
 
 def main(n: int = 1000, days: int = 14, backend: str = "prometheus") -> str:
-    runs = {"prometheus": (on_prometheus,), "victoria-metrics": (on_victoria_metrics,),
-            "both": (on_prometheus, on_victoria_metrics)}[backend]
+    recorded = partial(on_prometheus, cpu_rule=True)
+    runs = {"prometheus": (on_prometheus,), "prometheus-rule": (recorded,), "victoria-metrics": (on_victoria_metrics,),
+            "both": (on_prometheus, recorded, on_victoria_metrics)}[backend]
     return "".join(run(n, days) + "\n" for run in runs)
