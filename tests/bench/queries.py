@@ -21,6 +21,7 @@ from bot.policy import load_policy
 from bot.sources.collect import collect_snapshot
 from bot.sources.prometheus import CADVISOR, CPU, MEMORY, PrometheusClient, PrometheusConfig, Scope
 from bot.sources.promql import matchers
+from tests.fixtures.prometheus.rules import RULE, tsdb_with_cpu_rule
 from tests.fixtures.prometheus.server import build_tsdb, running_prometheus
 from tests.sources import cluster_data as cd
 
@@ -95,18 +96,6 @@ def row(label: str, times: dict, queries: dict) -> str:
             f"{times['per container'] / times['ours']:.1f}× | {times['ours'] / times['floor']:.1f}× |")
 
 
-RULE = "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m"
-
-
-def _with_rule(pods, hours: int) -> str:
-    """The cluster's series plus kube-prometheus-stack's recorded CPU rate, one sample a minute."""
-    rows = [f"# TYPE {RULE} gauge"] + [
-        f"{RULE}{cd.labels(namespace=p.namespace, pod=p.pod, container=p.container, node=p.node)} "
-        f"{sum(cd.cpu_level(p, m) for m in range(t - 300, t, 60)) / 5} {t}"
-        for p in pods if p.usage for t in range(max(p.alive[0] + 300, cd.END - hours * 3600 + 300), p.alive[1] + 1, 60)]
-    return cd.openmetrics(pods).replace("# EOF\n", "\n".join(rows) + "\n# EOF\n")
-
-
 def server_quantile(scope: Scope, expr: str, phi: float, group: bool = True) -> str:
     """A percentile as the server computes it: quantile_over_time over the [W:R] subquery (before the bot did)."""
     from bot.sources.prometheus import GROUP
@@ -142,7 +131,7 @@ def levers(n: int = 1000, hours: int = 24, repeat: int = 3) -> str:
         ("coverage: count of 5m steps → count of samples", f"count_over_time(({old_mem})[{W}:{R}])", plain["coverage"]),
     ]
     rows = [f"| lever ({n:,} containers × {hours} h) | before | after |", "|---|---|---|"]
-    with running_prometheus(build_tsdb(_with_rule(pods, hours), CACHE)) as url:
+    with running_prometheus(tsdb_with_cpu_rule(build_tsdb(cd.openmetrics(pods), CACHE), cd.END - hours * 3600, cd.END)) as url:
         client = PrometheusClient(PrometheusConfig(url, budget=3600, timeout=600))
 
         def best(run) -> float:

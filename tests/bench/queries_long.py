@@ -14,8 +14,8 @@ timed as in tests/bench/queries.py (ours and the floor best of 2, per container 
 from __future__ import annotations
 
 import subprocess
-from functools import partial
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import requests

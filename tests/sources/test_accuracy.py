@@ -17,6 +17,7 @@ import pytest
 
 from bot.sources.collect import collect_snapshot
 from bot.sources.prometheus import PrometheusClient, PrometheusConfig, Scope
+from tests.fixtures.prometheus.rules import RULE, tsdb_with_cpu_rule
 from tests.fixtures.prometheus.server import build_tsdb, require_prometheus, running_prometheus
 from tests.fixtures.prometheus.victoria import require_victoria_metrics, running_victoria_metrics
 from tests.sources import cluster_data as cd
@@ -147,9 +148,6 @@ def test_coverage_within_one_scrape_step(snapshot, name):
     assert abs(_usage(snapshot, name).coverage_seconds - lived) <= 60
 
 
-RULE = "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m"
-
-
 def with_rule(pods_with_rule: list[cd.PodSpec]) -> str:
     """The accuracy series plus kube-prometheus-stack's recorded CPU rate, as if evaluated every minute
     from each series' first full 5-minute window."""
@@ -190,7 +188,6 @@ def test_kube_prometheus_stacks_rule_as_prometheus_records_it():
     latest evaluation, the one after the scrape a minute earlier: at step s, the levels of minutes s−5m … s−2m.
     (Four-minute means of noise spread wider than five-minute ones: the p90 here is ~3% over rate() at the step.)"""
     from bot.sources.prometheus import probe_method, usage_queries
-    from tests.fixtures.prometheus.rules import RULE as RECORDED, tsdb_with_cpu_rule
 
     require_prometheus()
     base = build_tsdb(cd.openmetrics(pods()), CACHE)
@@ -201,7 +198,7 @@ def test_kube_prometheus_stacks_rule_as_prometheus_records_it():
         # A window as long as the history: the rule's first evaluations come seconds after the window's first
         # step (they need kube_pod_info, first scraped 5 minutes in), and it still covers the window.
         whole = probe_method(client, Scope(f"{cd.WINDOW}s", "5m"), cd.END)
-    assert method.cpu_rule == whole.cpu_rule == RECORDED
+    assert method.cpu_rule == whole.cpu_rule == RULE
     assert [name for name, q in usage_queries(SCOPE, method).items() if name.startswith("cpu") and "rate(" in q] == []
     for p in pods():
         c = _usage(snap, p.owner_name.rsplit("-", 1)[0])
@@ -212,5 +209,5 @@ def test_kube_prometheus_stacks_rule_as_prometheus_records_it():
     # A rule added a day ago does not cover a 2-day window: rate() it is.
     with running_prometheus(tsdb_with_cpu_rule(base, cd.END - WINDOW, cd.END)) as url:
         client = PrometheusClient(PrometheusConfig(url))
-        assert probe_method(client, SCOPE, cd.END).cpu_rule == RECORDED
+        assert probe_method(client, SCOPE, cd.END).cpu_rule == RULE
         assert probe_method(client, Scope(f"{cd.WINDOW}s", "5m"), cd.END).cpu_rule is None
