@@ -96,6 +96,13 @@ class Percentiles:
     def at(self, name: str) -> float | None:
         return getattr(self, name)
 
+    def statistic(self, which: str, hourly: tuple[float, ...] | None = None) -> float | None:
+        """A policy's usage statistic: a percentile, the max, or hourly-p95 (the busiest hour's p95; the p95
+        when there are no hourly values)."""
+        if which == "hourly-p95":
+            return max(hourly) if hourly else self.p95
+        return self.at(which)
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -107,6 +114,9 @@ class Usage:
 
     def get(self, resource: str) -> Percentiles | None:
         return getattr(self, resource)
+
+    def hourly(self, resource: str) -> tuple[float, ...] | None:
+        return getattr(self, f"{resource}_hourly_p95")
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,12 +69,6 @@ def unmeasured_percentiles(usage: Percentiles, rp: ResourcePolicy, hourly: tuple
     return [n for n in names if n not in ("max", "hourly-p95") and usage.at(n) is None]
 
 
-def _usage_value(p: Percentiles, which: str, hourly: tuple[float, ...] | None) -> float:
-    if which == "hourly-p95":
-        return max(hourly) if hourly else p.p95
-    return p.at(which)
-
-
 @dataclass
 class _Field:
     """One of a container's four values on its way from current to proposed."""
@@ -104,11 +98,11 @@ class _Chain:
         self.steps.append(Step(name, resource, field, value, text))
 
     def hourly(self, r: str) -> tuple[float, ...] | None:
-        return self.c.usage.cpu_hourly_p95 if r == "cpu" else self.c.usage.memory_hourly_p95
+        return self.c.usage.hourly(r)
 
     # -- request ---------------------------------------------------------------
     def request_target(self, r: str, usage: Percentiles, rp: ResourcePolicy) -> float:
-        base = _usage_value(usage, rp.percentile, self.hourly(r)) * SCALE[r]
+        base = usage.statistic(rp.percentile, self.hourly(r)) * SCALE[r]
         label = "max of hourly p95" if rp.percentile == "hourly-p95" else rp.percentile
         self.note("percentile", r, "request", base, f"{label} usage over the window: {fmt(r, base)}")
         value = base * (1 + rp.margin)
@@ -147,7 +141,7 @@ class _Chain:
     def usage_cover(self, r: str, usage: Percentiles, rp: ResourcePolicy) -> float:
         """The limit rule's usage part: the statistic it covers, with its margin."""
         rule = rp.limit
-        return _usage_value(usage, rule.usage, self.hourly(r)) * SCALE[r] * (1 + rule.usage_margin)
+        return usage.statistic(rule.usage, self.hourly(r)) * SCALE[r] * (1 + rule.usage_margin)
 
     def limit_target(self, r: str, request: float, usage: Percentiles, rp: ResourcePolicy, current: int | None) -> float | None:
         rule = rp.limit

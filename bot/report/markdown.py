@@ -87,8 +87,7 @@ def usage_text(d: Decision) -> str:
         if p is None:
             continue
         stat = d.policy.resource(r).percentile
-        hourly = c.usage.cpu_hourly_p95 if r == "cpu" else c.usage.memory_hourly_p95
-        value = (max(hourly) if hourly else p.p95) if stat == "hourly-p95" else p.at(stat)
+        value = p.statistic(stat, c.usage.hourly(r))
         parts.append(f"{stat} not measured" if value is None else f"{stat} {in_unit(r, value * (1000 if r == 'cpu' else 1))}")
     return " / ".join(parts) + f" · {c.coverage_seconds / 86400:.0f}d" if parts else f"no data · {c.coverage_seconds / 86400:.0f}d"
 
