@@ -22,6 +22,10 @@ MAX_YAML_BYTES = 4 * 1024 * 1024  # position-keeping YAML of any kind (snapshots
 MAX_YAML_ITEMS = 60_000
 MAX_NODES = 500_000  # values after aliases are expanded: an alias bomb expands to billions
 MAX_DEPTH = 64
+# Flow brackets open at once, counted before parsing: the parser's scanner is quadratic in them (5,000
+# took 8 s). Far past MAX_DEPTH, so only a file refused anyway (or one with hundreds of unbalanced
+# brackets in unquoted text) is refused by it.
+MAX_FLOW_OPEN = 256
 
 
 def load_documents(path: Path, display: str | None = None, *, limit: int = MAX_YAML_BYTES,
@@ -47,6 +51,9 @@ def parse_text(text: str, display: str, *, max_nodes: int = MAX_NODES) -> list[A
     if items > MAX_YAML_ITEMS:
         raise InputError(display, f"has about {items} lines and list items; at most {MAX_YAML_ITEMS} are parsed "
                                   "(write large snapshots as JSON, as `rightsizer snapshot` does)")
+    deep = _flow_too_deep(text)
+    if deep:
+        raise InputError(display, f"is nested too deeply (more than {MAX_DEPTH} levels)", line=deep)
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -62,6 +69,38 @@ def parse_text(text: str, display: str, *, max_nodes: int = MAX_NODES) -> list[A
     for doc in docs:
         check_bounded(doc, display, max_nodes)
     return docs
+
+
+def _flow_too_deep(text: str) -> int | None:
+    """The line where more than MAX_FLOW_OPEN flow brackets are open at once, outside quotes and comments;
+    None when no line is (at once when the whole text has too few brackets)."""
+    if text.count("[") + text.count("{") <= MAX_FLOW_OPEN:
+        return None
+    depth, line, quote, prev = 0, 1, "", "\n"
+    chars = iter(text)
+    for ch in chars:
+        if ch == "\n":
+            line += 1
+        elif quote:
+            if ch == "\\" and quote == '"':
+                next(chars, None)
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and prev in " \t\n":
+            for ch in chars:
+                if ch == "\n":
+                    line += 1
+                    break
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_FLOW_OPEN:
+                return line
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        prev = ch
+    return None
 
 
 def _first_line(exc: Any) -> str:

@@ -243,3 +243,19 @@ def test_every_container_reads_only_percentiles_live_collection_measures(tmp_pat
             assert read <= used[r], (r, read, used[r])
 
     check()
+
+
+def test_flow_nesting_is_counted_before_parsing_outside_quotes_and_comments():
+    # The parser's scanner is quadratic in open flow brackets (5,000 took 8 s): a file with more than
+    # MAX_FLOW_OPEN open at once is refused before it, on the line where the count is passed; brackets in
+    # quoted scalars and comments are text, and parse as before.
+    from bot.errors import InputError
+    from bot.yamlio import MAX_FLOW_OPEN, parse_text
+
+    deep = "[" * (MAX_FLOW_OPEN + 1)
+    with pytest.raises(InputError) as refused:
+        parse_text(f"version: 1\nnote: ok\nx: {deep}{']' * len(deep)}\n", "p.yaml")
+    assert refused.value.line == 3 and "nested too deeply" in str(refused.value)
+    for text in (f"a: \"{deep}\"\n", f"a: '{deep}'\n", f"a: 'it''s'\n# {deep}\nb: 1\n",
+                 f"a: \"\\\"{deep}\"\n", "a: [" + ", ".join("{x: [1]}" for _ in range(MAX_FLOW_OPEN)) + "]\n"):
+        assert parse_text(text, "p.yaml"), text
