@@ -179,14 +179,21 @@ def test_the_recording_rule_is_read_when_it_covers_every_container():
 def test_kube_prometheus_stacks_rule_as_prometheus_records_it():
     """The stack's own rule (tests/fixtures/prometheus/k8s_cpu_rules.yml: rate, `sum by` container, the join on
     kube_pod_info), recorded every minute by a real Prometheus over the series. It is found, every CPU statistic
-    reads it as stored, the max is within 5% of the true 5-minute maximum, and the percentiles within 2% of
-    what the rule records at the steps.
+    reads it as stored (the max equals the largest stored value, asked for directly), the max is within 5% of the
+    true 5-minute maximum for series older than the window, and the percentiles within 2% of what the rule
+    records at the steps.
 
-    What it records, by hand: Prometheus evaluates a rule group at a fixed offset into each minute (from a hash
-    of its name), so an evaluation falls between two scrapes; its 5-minute window then holds five samples, 4
-    minutes apart, extrapolated to the window: the mean of the 4 minutes before the last scrape. A step reads the
-    latest evaluation, the one after the scrape a minute earlier: at step s, the levels of minutes s−5m … s−2m.
-    (Four-minute means of noise spread wider than five-minute ones: the p90 here is ~3% over rate() at the step.)"""
+    What it records, by hand: Prometheus evaluates a rule group at a fixed offset δ into each minute (from a hash
+    of its name and file path, so it differs between checkouts), so an evaluation falls between two scrapes; its
+    5-minute window then holds five samples, 4 minutes apart, extrapolated to the window: the mean of the 4
+    minutes before the last scrape. A step reads the latest evaluation, the one after the scrape a minute
+    earlier: at step s, the levels of minutes s−5m … s−2m. (Four-minute means of noise spread wider than
+    five-minute ones: the p90 here is ~3% over rate() at the step.)
+
+    A series born in the window is recorded from its second sample: a counter starting at 0 is not extrapolated
+    back, but is extrapolated forward by δ, so "late"'s first evaluation is its burst minute alone,
+    2.0 × 60 × (1 + δ/60) / 300 = 0.4–0.8 cores against a true 5-minute maximum of 0.58 — the stack's own
+    figure, which ours takes as stored (rate() at steps on the scrapes has δ = 0)."""
     from bot.sources.prometheus import probe_method, usage_queries
 
     require_prometheus()
@@ -198,11 +205,15 @@ def test_kube_prometheus_stacks_rule_as_prometheus_records_it():
         # A window as long as the history: the rule's first evaluations come seconds after the window's first
         # step (they need kube_pod_info, first scraped 5 minutes in), and it still covers the window.
         whole = probe_method(client, Scope(f"{cd.WINDOW}s", "5m"), cd.END)
+        stored_max = {p.pod: float(client.query(f'max_over_time({RULE}{{pod="{p.pod}"}}[{WINDOW}s])', cd.END)[0]["value"][1])
+                      for p in pods()}
     assert method.cpu_rule == whole.cpu_rule == RULE
     assert [name for name, q in usage_queries(SCOPE, method).items() if name.startswith("cpu") and "rate(" in q] == []
     for p in pods():
         c = _usage(snap, p.owner_name.rsplit("-", 1)[0])
-        assert c.usage.cpu.max == pytest.approx(max(true_rates(p, 60)), rel=0.05), p.pod
+        assert c.usage.cpu.max == stored_max[p.pod], p.pod
+        if p.alive[0] < cd.END - WINDOW:
+            assert c.usage.cpu.max == pytest.approx(max(true_rates(p, 60)), rel=0.05), p.pod
         recorded = [sum(cd.cpu_level(p, m) for m in range(s - 300, s - 60, 60)) / 4 for s in steps(p, 300)]
         for q, phi in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
             assert c.usage.cpu.at(q) == pytest.approx(cd.quantile(recorded, phi), rel=0.02), (p.pod, q)
